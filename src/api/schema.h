@@ -51,7 +51,13 @@ struct FieldDef {
   Shape shape = Shape::kScalar;
   const TypeDef* type = nullptr;   // REQUIRES: set iff kind == kObject
   bool inline_fields = false;      // Go-embedded struct: its fields appear in the parent's JSON
-  bool optional = true;            // false for fields marked +required
+  // A Go named slice (meta Verbs, authentication/authorization ExtraValue): JSON shows a bare
+  // array, protobuf wraps it in a message whose repeated field 1 holds the elements. kList:
+  // `kind` is the element kind and the whole list is one wrapper message. kMap: each value is
+  // one wrapper message holding strings; `kind` is kAny because a FieldDef has one shape.
+  bool list_wrapper = false;
+  // false for +required and, as in Kubernetes' OpenAPI, for fields without +optional
+  bool optional = true;
   std::string_view description;
   std::string patch_merge_key;     // strategic merge: list elements merged by this key
   std::string patch_strategy;      // "merge", "retainKeys", "merge,retainKeys", "replace", ""

@@ -1,7 +1,11 @@
 // skiff: one binary, several roles. `skiff server` runs the control plane.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
+
+#include "apiserver/api_server.h"
 
 namespace {
 
@@ -13,6 +17,88 @@ void usage() {
                "  version   print the version\n");
 }
 
+void server_usage() {
+  std::fprintf(stderr,
+               "usage: skiff server [flags]\n\n"
+               "  --data-dir DIR        state, credentials and kubeconfig (default /var/lib/skiff)\n"
+               "  --port N              HTTPS port of the API (default 6443; 0 picks a free one)\n"
+               "  --bind-address ADDR   address to listen on (default 0.0.0.0)\n"
+               "  --tls-san NAME        extra name or IP for the serving certificate (repeatable)\n"
+               "  --service-cidr CIDR   Service cluster IPs (default 10.43.0.0/16)\n"
+               "  --cluster-cidr CIDR   Pod IPs (default 10.42.0.0/16)\n"
+               "  --disable-agent       do not run a node agent in this process\n");
+}
+
+int run_server(int argc, char** argv) {
+  skiff::apiserver::ApiServer::Options o;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    std::string value;
+    bool has_value = false;
+    if (size_t eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+      has_value = true;
+    }
+    auto next = [&](const char* flag) -> bool {
+      if (has_value) return true;
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "skiff server: %s needs a value\n", flag);
+        return false;
+      }
+      value = argv[++i];
+      return true;
+    };
+    if (a == "--data-dir") {
+      if (!next("--data-dir")) return 2;
+      o.data_dir = value;
+    } else if (a == "--port") {
+      if (!next("--port")) return 2;
+      char* end = nullptr;
+      long p = std::strtol(value.c_str(), &end, 10);
+      if (end == value.c_str() || *end != '\0' || p < 0 || p > 65535) {
+        std::fprintf(stderr, "skiff server: --port %s: want a number from 0 to 65535\n",
+                     value.c_str());
+        return 2;
+      }
+      o.port = static_cast<unsigned>(p);
+    } else if (a == "--bind-address") {
+      if (!next("--bind-address")) return 2;
+      o.bind_address = value;
+    } else if (a == "--tls-san") {
+      if (!next("--tls-san")) return 2;
+      o.tls_sans.push_back(value);
+    } else if (a == "--service-cidr") {
+      if (!next("--service-cidr")) return 2;
+      o.service_cidr = value;
+    } else if (a == "--cluster-cidr") {
+      if (!next("--cluster-cidr")) return 2;
+      o.cluster_cidr = value;
+    } else if (a == "--disable-agent") {
+      o.disable_agent = true;
+    } else if (a == "-h" || a == "--help") {
+      server_usage();
+      return 0;
+    } else {
+      std::fprintf(stderr, "skiff server: unknown flag %s\n", a.c_str());
+      server_usage();
+      return 2;
+    }
+  }
+  auto server = skiff::apiserver::ApiServer::start(o);
+  if (!server.ok()) {
+    std::fprintf(stderr, "skiff server: %s\n", server.status().to_string().c_str());
+    return 1;
+  }
+  std::printf("skiff server listening on port %u\n", server.value()->port());
+  std::printf("kubeconfig: %s\n", server.value()->kubeconfig_path().c_str());
+  std::printf("  export KUBECONFIG=%s; kubectl get nodes\n",
+              server.value()->kubeconfig_path().c_str());
+  std::fflush(stdout);
+  server.value()->wait();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -21,6 +107,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string cmd = argv[1];
+  if (cmd == "server") return run_server(argc - 2, argv + 2);
   if (cmd == "version" || cmd == "--version") {
     std::printf("skiff v0.1.0 (Kubernetes v1.32.0)\n");
     return 0;

@@ -19,8 +19,18 @@ if declare -F setup_file >/dev/null; then
   fi
 fi
 for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
+  # E2E_ONLY=<regex> runs a subset while debugging.
+  if [ -n "${E2E_ONLY:-}" ] && ! [[ "$t" =~ $E2E_ONLY ]]; then continue; fi
   log="$E2E_TMP/$t.log"
-  if ( set -eE -o pipefail; trap 'echo "failed at line $LINENO: $BASH_COMMAND" >&2' ERR; "$t" ) >"$log" 2>&1; then
+  # A test that restarts the server owns the new process: it is stopped when the test ends,
+  # and later tests keep using the file's own server.
+  E2E_FILE_SERVER_PID=${SERVER_PID:-}
+  if (
+    set -eE -o pipefail
+    trap 'echo "failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+    trap '[ "${SERVER_PID:-}" != "$E2E_FILE_SERVER_PID" ] && stop_server KILL' EXIT
+    "$t"
+  ) >"$log" 2>&1; then
     echo "PASS $t"
   else
     echo "FAIL $t"
