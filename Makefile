@@ -3,7 +3,7 @@ BUILD_TYPE ?= RelWithDebInfo
 DATA_DIR ?= ./data
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-deps build-asan clean
+.PHONY: all deps build run test test-deps build-asan bench clean
 
 all: build
 
@@ -32,3 +32,9 @@ test: test-deps
 
 clean:
 	rm -rf build build-asan
+
+# bench: the API benchmark, skiff against etcd in one run (bench/api/run.sh).
+.PHONY: bench
+bench: test-deps build
+	@cmake --build build --target bench_api
+	@bench/api/run.sh

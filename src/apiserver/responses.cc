@@ -85,31 +85,17 @@ std::string list_json(const api::ResourceDef& def, const std::vector<ObjectPtr>&
   return out;
 }
 
-namespace {
-json default_columns() {
-  return json::array(
-      {{{"name", "Name"},
-        {"type", "string"},
-        {"format", "name"},
-        {"description", "Name must be unique within a namespace."},
-        {"priority", 0}},
-       {{"name", "Created At"},
-        {"type", "date"},
-        {"format", ""},
-        {"description", "CreationTimestamp is a timestamp representing the server time when this "
-                        "object was created."},
-        {"priority", 0}}});
-}
-}  // namespace
-
 json table_for(const api::ResourceDef& def, const std::vector<json>& objects, int64_t revision,
                const std::string& include_object, int64_t now,
                const std::string& continue_token) {
   json t = {{"kind", "Table"}, {"apiVersion", "meta.k8s.io/v1"}};
   t["metadata"] = {{"resourceVersion", std::to_string(revision)}};
   if (!continue_token.empty()) t["metadata"]["continue"] = continue_token;
-  json cols = json::array();
+  // Every registered kind has Table columns (built-ins from their printers or Kubernetes'
+  // default Name/Created At, CRDs from additionalPrinterColumns); a kind without them gets
+  // its names only.
   bool has_printer = !def.columns.empty() && def.row;
+  json cols = json::array();
   if (has_printer) {
     for (const auto& c : def.columns) {
       cols.push_back({{"name", c.name},
@@ -119,18 +105,17 @@ json table_for(const api::ResourceDef& def, const std::vector<json>& objects, in
                       {"priority", c.priority}});
     }
   } else {
-    cols = default_columns();
+    cols.push_back({{"name", "Name"}, {"type", "string"}, {"format", "name"},
+                    {"description", ""}, {"priority", 0}});
   }
   t["columnDefinitions"] = cols;
   json rows = json::array();
   for (const auto& obj : objects) {
     json row;
     if (has_printer) {
-      std::vector<json> cells = def.row(obj, now);
-      row["cells"] = cells;
+      row["cells"] = def.row(obj, now);
     } else {
-      json meta = obj.value("metadata", json::object());
-      row["cells"] = {meta.value("name", ""), meta.value("creationTimestamp", "")};
+      row["cells"] = {obj.value("metadata", json::object()).value("name", "")};
     }
     if (include_object == "Object") {
       row["object"] = obj;

@@ -13,6 +13,7 @@
 #include "apiserver/strategy.h"
 #include "common/base64.h"
 #include "common/json.h"
+#include "common/strings.h"
 #include "common/time.h"
 
 namespace skiff::apiserver {
@@ -25,10 +26,7 @@ constexpr int kMaxConflictRetries = 5;
 
 // The media type of a Content-Type header, lower-cased, without parameters.
 std::string media_type(const std::string& content_type) {
-  std::string t = content_type.substr(0, content_type.find(';'));
-  while (!t.empty() && t.back() == ' ') t.pop_back();
-  std::transform(t.begin(), t.end(), t.begin(), [](unsigned char ch) { return std::tolower(ch); });
-  return t;
+  return ascii_lower(trim_space(std::string_view(content_type).substr(0, content_type.find(';'))));
 }
 
 std::string resource_group(const api::ResourceDef& def) {
@@ -386,18 +384,13 @@ Result<std::string> parse_continue(const std::string& token, const std::string& 
 
 // Watch frames built outside coroutines (g++ 12 cannot keep brace-initialized JSON built from
 // string literals in a coroutine frame).
-std::string error_frame(const Status& s) {
-  json err = json::parse(status_json(s));
-  return json({{"type", "ERROR"}, {"object", err}}).dump() + "\n";
-}
+std::string error_frame(const Status& s) { return watch_frame("ERROR", status_json(s)); }
 
 std::string bookmark_frame(const api::ResourceDef& d, int64_t revision) {
-  json b = {{"type", "BOOKMARK"},
-            {"object",
-             {{"kind", d.kind},
-              {"apiVersion", d.api_version()},
-              {"metadata", {{"resourceVersion", std::to_string(revision)}}}}}};
-  return b.dump() + "\n";
+  json b = {{"kind", d.kind},
+            {"apiVersion", d.api_version()},
+            {"metadata", {{"resourceVersion", std::to_string(revision)}}}};
+  return watch_frame("BOOKMARK", b.dump());
 }
 
 std::string table_event_frame(const api::ResourceDef& d, const Delivery& del,
@@ -405,7 +398,7 @@ std::string table_event_frame(const api::ResourceDef& d, const Delivery& del,
   json obj = parse_cached(del.object());
   if (del.prev_deleted) obj["metadata"]["resourceVersion"] = std::to_string(del.event->revision());
   json t = table_for(d, {obj}, del.event->revision(), include_object, now_unix(), "");
-  return json({{"type", event_type_name(del.as)}, {"object", t}}).dump() + "\n";
+  return watch_frame(event_type_name(del.as), t.dump());
 }
 
 }  // namespace
@@ -650,7 +643,7 @@ asio::awaitable<void> RestHandler::create(Call& c) {
       co_await c.ex.reply(std::move(r));
       co_return;
     }
-    if (being_deleted(parse_cached(ns))) {
+    if (ns->deleting) {
       co_await reply_status(c,
                             Status::Forbidden(d.resource + " \"" + name +
                                               "\" is forbidden: unable to create new content in "
@@ -1003,7 +996,7 @@ asio::awaitable<void> RestHandler::patch(Call& c) {
           co_await c.ex.reply(std::move(r));
           co_return;
         }
-        if (being_deleted(parse_cached(ns))) {
+        if (ns->deleting) {
           co_await reply_status(c, Status::Forbidden(
                                        d.resource + " \"" + c.ri.name +
                                        "\" is forbidden: unable to create new content in "

@@ -5,6 +5,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "api/builtin/pods.h"
+
 namespace skiff::apiserver {
 
 using nlohmann::json;
@@ -20,42 +22,6 @@ bool uses_generation(const api::ResourceDef& d) {
 }
 
 namespace {
-
-bool has_resources(const json& container, const char* which) {
-  auto r = container.find("resources");
-  if (r == container.end() || !r->is_object()) return false;
-  auto w = r->find(which);
-  return w != r->end() && w->is_object() && !w->empty();
-}
-
-// The pod's QoS class, as Kubernetes computes it from requests and limits.
-std::string qos_class(const json& pod) {
-  const json spec = pod.value("spec", json::object());
-  std::vector<const json*> containers;
-  for (const char* list : {"containers", "initContainers"}) {
-    auto it = spec.find(list);
-    if (it == spec.end() || !it->is_array()) continue;
-    for (const auto& c : *it) containers.push_back(&c);
-  }
-  bool any = false;
-  bool guaranteed = true;
-  for (const json* c : containers) {
-    bool req = has_resources(*c, "requests");
-    bool lim = has_resources(*c, "limits");
-    if (req || lim) any = true;
-    json limits = lim ? (*c)["resources"]["limits"] : json::object();
-    json requests = req ? (*c)["resources"]["requests"] : json::object();
-    for (const char* res : {"cpu", "memory"}) {
-      if (!limits.contains(res)) {
-        guaranteed = false;
-        continue;
-      }
-      if (requests.contains(res) && requests[res] != limits[res]) guaranteed = false;
-    }
-  }
-  if (!any) return "BestEffort";
-  return guaranteed ? "Guaranteed" : "Burstable";
-}
 
 }  // namespace
 
@@ -95,7 +61,7 @@ void prepare_status_for_create(const api::ResourceDef& d, json& obj) {
   }
   if (!d.group.empty()) return;
   if (d.resource == "pods") {
-    obj["status"] = {{"phase", "Pending"}, {"qosClass", qos_class(obj)}};
+    obj["status"] = {{"phase", "Pending"}, {"qosClass", api::pod_qos_class(obj)}};
   } else if (d.resource == "namespaces") {
     obj["status"] = {{"phase", "Active"}};
   } else if (d.resource == "persistentvolumes" || d.resource == "persistentvolumeclaims") {

@@ -16,7 +16,9 @@ const std::string* find_in(const Fields& f, std::string_view key) {
   return nullptr;
 }
 
-std::string frame_for(const char* type, const std::string& object_json) {
+}  // namespace
+
+std::string watch_frame(std::string_view type, std::string_view object_json) {
   std::string out;
   out.reserve(object_json.size() + 32);
   out += "{\"type\":\"";
@@ -26,7 +28,6 @@ std::string frame_for(const char* type, const std::string& object_json) {
   out += "}\n";
   return out;
 }
-}  // namespace
 
 const std::string* CachedObject::label(std::string_view key) const { return find_in(labels, key); }
 const std::string* CachedObject::field(std::string_view path) const {
@@ -46,7 +47,7 @@ const char* event_type_name(EventType t) {
 
 const std::string& CacheEvent::frame(EventType as) const {
   int i = static_cast<int>(as);
-  std::call_once(once_[i], [&] { frames_[i] = frame_for(event_type_name(as), *object_->json); });
+  std::call_once(once_[i], [&] { frames_[i] = watch_frame(event_type_name(as), *object_->json); });
   return frames_[i];
 }
 
@@ -56,7 +57,7 @@ const std::string& CacheEvent::prev_deleted_frame() const {
     // event's revision, as Kubernetes' watch cache does.
     nlohmann::json obj = nlohmann::json::parse(*prev_->json, nullptr, false);
     if (obj.is_object()) obj["metadata"]["resourceVersion"] = std::to_string(revision_);
-    frames_[3] = frame_for("DELETED", obj.dump());
+    frames_[3] = watch_frame("DELETED", obj.dump());
   });
   return frames_[3];
 }
@@ -148,6 +149,9 @@ ObjectPtr WatchCache::make_object(const std::string& key, const std::string& val
   meta["resourceVersion"] = std::to_string(mod_revision);
   if (auto it = meta.find("name"); it != meta.end() && it->is_string()) o->name = *it;
   if (auto it = meta.find("namespace"); it != meta.end() && it->is_string()) o->ns = *it;
+  if (auto it = meta.find("deletionTimestamp"); it != meta.end() && !it->is_null()) {
+    o->deleting = true;
+  }
   if (auto it = meta.find("labels"); it != meta.end() && it->is_object()) {
     for (auto& [k, v] : it->items()) {
       if (v.is_string()) o->labels.emplace_back(k, v.get<std::string>());

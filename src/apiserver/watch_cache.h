@@ -39,6 +39,7 @@ struct CachedObject {
   int64_t create_revision = 0;
   std::string ns;
   std::string name;
+  bool deleting = false;  // metadata.deletionTimestamp is set
   Fields labels;  // sorted by key
   Fields fields;  // selectable fields (e.g. spec.nodeName), as the indexer extracted them
 
@@ -50,6 +51,9 @@ using Matcher = std::function<bool(const CachedObject&)>;
 
 enum class EventType { kAdded, kModified, kDeleted };
 const char* event_type_name(EventType t);
+
+// One line of a JSON watch stream: {"type":"<type>","object":<object_json>}\n
+std::string watch_frame(std::string_view type, std::string_view object_json);
 
 // One change as an unfiltered watcher sees it.
 class CacheEvent {

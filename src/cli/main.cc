@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,10 @@ int run_server(int argc, char** argv) {
       return 2;
     }
   }
+  // Printed paths must work from any directory.
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(o.data_dir, ec);
+  if (!ec) o.data_dir = abs.lexically_normal().string();
   auto server = skiff::apiserver::ApiServer::start(o);
   if (!server.ok()) {
     std::fprintf(stderr, "skiff server: %s\n", server.status().to_string().c_str());

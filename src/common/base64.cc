@@ -58,9 +58,11 @@ Status corrupt(size_t at) {
 
 bool is_newline(char c) { return c == '\n' || c == '\r'; }
 
-// A port of Go's Encoding.Decode/decodeQuantum (non-strict), so that the
-// accepted inputs and the reported offsets are the same.
-Result<std::string> decode(std::string_view src, const DecodeMap& map, bool padded) {
+// A port of Go's Encoding.Decode/decodeQuantum, so that the accepted inputs and
+// the reported offsets are the same. `strict` is Go's Strict() plus newlines
+// counted as illegal bytes.
+Result<std::string> decode(std::string_view src, const DecodeMap& map, bool padded, bool strict) {
+  const auto skippable = [strict](char c) { return !strict && is_newline(c); };
   std::string out;
   out.reserve(src.size() / 4 * 3 + 3);
   size_t si = 0;
@@ -83,7 +85,7 @@ Result<std::string> decode(std::string_view src, const DecodeMap& map, bool padd
         dbuf[j] = v;
         continue;
       }
-      if (is_newline(in)) {
+      if (skippable(in)) {
         --j;
         continue;
       }
@@ -91,12 +93,12 @@ Result<std::string> decode(std::string_view src, const DecodeMap& map, bool padd
       // Padding: only after two or three data characters.
       if (j == 0 || j == 1) return corrupt(si - 1);
       if (j == 2) {
-        while (si < src.size() && is_newline(src[si])) ++si;
+        while (si < src.size() && skippable(src[si])) ++si;
         if (si == src.size()) return corrupt(src.size());
         if (src[si] != '=') return corrupt(si - 1);
         ++si;
       }
-      while (si < src.size() && is_newline(src[si])) ++si;
+      while (si < src.size() && skippable(src[si])) ++si;
       if (si < src.size()) trailing_error = si;
       dlen = j;
       done = true;
@@ -105,6 +107,9 @@ Result<std::string> decode(std::string_view src, const DecodeMap& map, bool padd
     const uint32_t val = static_cast<uint32_t>(dbuf[0]) << 18 |
                          static_cast<uint32_t>(dbuf[1]) << 12 |
                          static_cast<uint32_t>(dbuf[2]) << 6 | static_cast<uint32_t>(dbuf[3]);
+    // Strict: the bits of a partial quantum that no output byte uses must be zero.
+    if (strict && dlen == 3 && (val & 0xFF) != 0) return corrupt(si - 1);
+    if (strict && dlen == 2 && (val & 0xFFFF) != 0) return corrupt(si - 2);
     const char bytes[3] = {static_cast<char>(val >> 16), static_cast<char>(val >> 8),
                            static_cast<char>(val)};
     out.append(bytes, static_cast<size_t>(dlen - 1));
@@ -117,10 +122,22 @@ Result<std::string> decode(std::string_view src, const DecodeMap& map, bool padd
 
 std::string base64_encode(std::string_view bytes) { return encode(bytes, kStdAlphabet, true); }
 
-Result<std::string> base64_decode(std::string_view text) { return decode(text, kStdMap, true); }
+Result<std::string> base64_decode(std::string_view text) {
+  return decode(text, kStdMap, true, false);
+}
 
 std::string base64url_encode(std::string_view bytes) { return encode(bytes, kUrlAlphabet, false); }
 
-Result<std::string> base64url_decode(std::string_view text) { return decode(text, kUrlMap, false); }
+Result<std::string> base64url_decode(std::string_view text) {
+  return decode(text, kUrlMap, false, false);
+}
+
+Result<std::string> base64_decode_strict(std::string_view text) {
+  return decode(text, kStdMap, true, true);
+}
+
+Result<std::string> base64url_decode_strict(std::string_view text) {
+  return decode(text, kUrlMap, false, true);
+}
 
 }  // namespace skiff

@@ -27,4 +27,11 @@ Result<std::string> base64_decode(std::string_view text);
 std::string base64url_encode(std::string_view bytes);
 Result<std::string> base64url_decode(std::string_view text);
 
+// Decoders for credentials (JWS segments, tokens), where every byte string must
+// have exactly one accepted encoding: as above, and as Go's Encoding.Strict()
+// (unused trailing bits must be zero), and also no '\r' or '\n' anywhere.
+// Errors are the same BadRequest "illegal base64 data at input byte N".
+Result<std::string> base64_decode_strict(std::string_view text);
+Result<std::string> base64url_decode_strict(std::string_view text);
+
 }  // namespace skiff

@@ -1243,4 +1243,6 @@ std::string to_json(const nlohmann::json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+std::string json_quote(std::string_view s) { return to_json(json(std::string(s))); }
+
 }  // namespace skiff

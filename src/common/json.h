@@ -75,7 +75,12 @@ Result<nlohmann::json> parse_yaml(std::string_view text, const ParseOptions& opt
 Result<std::vector<nlohmann::json>> parse_yaml_documents(std::string_view text,
                                                          const ParseOptions& opts = {});
 
-// Serializes compactly (no spaces), as the API server writes objects.
+// Serializes compactly (no spaces), as the API server writes objects. Invalid
+// UTF-8 in strings is replaced by U+FFFD, so this never throws.
 std::string to_json(const nlohmann::json& value);
+
+// `s` as a JSON string literal (to_json of the string), for messages that quote
+// client input the way Go's encoding/json errors do.
+std::string json_quote(std::string_view s);
 
 }  // namespace skiff

@@ -7,6 +7,8 @@
 #include <optional>
 #include <utility>
 
+#include "common/strings.h"
+
 namespace skiff {
 namespace {
 
@@ -343,14 +345,7 @@ Result<Quantity> Quantity::parse(std::string_view str) {
 
 Result<Quantity> Quantity::from_json(const nlohmann::json& value) {
   if (value.is_null()) return Quantity();
-  if (value.is_string()) {
-    std::string_view s = value.get_ref<const std::string&>();
-    constexpr std::string_view kSpace = " \t\n\v\f\r";
-    const size_t first = s.find_first_not_of(kSpace);
-    if (first == std::string_view::npos) return parse("");
-    s = s.substr(first, s.find_last_not_of(kSpace) - first + 1);
-    return parse(s);
-  }
+  if (value.is_string()) return parse(trim_space(value.get_ref<const std::string&>()));
   if (value.is_number_integer()) {
     return parse(value.is_number_unsigned() ? std::to_string(value.get<uint64_t>())
                                             : std::to_string(value.get<int64_t>()));

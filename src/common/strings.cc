@@ -12,6 +12,7 @@ bool is_print_non_ascii(int32_t r) {
   if (r < 0xA0) return false;                      // C1 controls
   if (r == 0xA0 || r == 0xAD) return false;        // no-break space, soft hyphen
   if (r == 0x061C || r == 0x180E) return false;    // Arabic letter mark, Mongolian vowel separator
+  if (r == 0x1680) return false;                   // Ogham space mark
   if (r >= 0x2000 && r <= 0x200F) return false;    // spaces, zero-width and direction marks
   if (r >= 0x2028 && r <= 0x202F) return false;    // separators, bidi embedding, narrow nbsp
   if (r >= 0x205F && r <= 0x206F) return false;    // math space, invisible operators
@@ -19,7 +20,7 @@ bool is_print_non_ascii(int32_t r) {
   if (r >= 0xD800 && r <= 0xDFFF) return false;    // surrogates
   if (r >= 0xE000 && r <= 0xF8FF) return false;    // private use
   if (r == 0xFEFF) return false;                   // byte order mark
-  if (r >= 0xFFF9 && r <= 0xFFFB) return false;    // interlinear annotation
+  if (r >= 0xFFF0 && r <= 0xFFFB) return false;    // unassigned, interlinear annotation
   if ((r & 0xFFFE) == 0xFFFE) return false;        // non-characters U+xxFFFE/U+xxFFFF
   if (r >= 0xE0000 && r <= 0xE007F) return false;  // tags
   if (r >= 0xF0000) return false;                  // supplementary private use
@@ -168,6 +169,21 @@ std::string go_quote(std::string_view s) {
   }
   out += '"';
   return out;
+}
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::string_view trim_space(std::string_view s) {
+  constexpr std::string_view kSpace = " \t\n\v\f\r";
+  const size_t first = s.find_first_not_of(kSpace);
+  if (first == std::string_view::npos) return {};
+  return s.substr(first, s.find_last_not_of(kSpace) - first + 1);
 }
 
 }  // namespace skiff

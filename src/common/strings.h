@@ -1,6 +1,6 @@
 // String helpers shared by the common layer and the layers above it:
 // Go-compatible quoting (for messages that must read exactly like Kubernetes'
-// `%q`) and UTF-8 validation.
+// `%q`), UTF-8 validation, and ASCII case and whitespace handling.
 //
 // All functions are pure and thread-safe.
 #pragma once
@@ -39,5 +39,13 @@ size_t find_invalid_utf8(std::string_view s);
 // Returns `s` with every byte that is not part of valid UTF-8 replaced by
 // U+FFFD, as Go's JSON decoder does inside strings.
 std::string replace_invalid_utf8(std::string_view s);
+
+// `s` with ASCII letters lowercased and every other byte kept, as Go's
+// strings.ToLower does for ASCII text.
+std::string ascii_lower(std::string_view s);
+
+// `s` without leading and trailing ASCII whitespace (" \t\n\v\f\r"), as Go's
+// strings.TrimSpace does for ASCII text.
+std::string_view trim_space(std::string_view s);
 
 }  // namespace skiff

@@ -32,26 +32,10 @@ std::string time_quote(std::string_view s) {
   return out + "\"";
 }
 
-std::string format(TimePoint t, bool micro) {
-  const auto since = t.time_since_epoch();
+Timestamp to_timestamp(TimePoint t) {
+  const auto since = std::chrono::duration_cast<nanoseconds>(t.time_since_epoch());
   const auto secs = std::chrono::floor<seconds>(since);
-  const auto day = std::chrono::floor<days>(secs);
-  const std::chrono::year_month_day ymd{std::chrono::sys_days(day)};
-  const std::chrono::hh_mm_ss<seconds> hms(secs - day);
-  const int year = static_cast<int>(ymd.year());
-  char buf[64];
-  int n = std::snprintf(buf, sizeof(buf), "%s%04d-%02u-%02uT%02d:%02d:%02lld", year < 0 ? "-" : "",
-                        year < 0 ? -year : year, static_cast<unsigned>(ymd.month()),
-                        static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
-                        static_cast<int>(hms.minutes().count()),
-                        static_cast<long long>(hms.seconds().count()));
-  if (micro) {
-    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::floor<std::chrono::microseconds>(since) - secs);
-    n += std::snprintf(buf + n, sizeof(buf) - static_cast<size_t>(n), ".%06lld",
-                       static_cast<long long>(us.count()));
-  }
-  return std::string(buf, static_cast<size_t>(n)) + "Z";
+  return {secs.count(), static_cast<int32_t>((since - secs).count())};
 }
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -62,7 +46,7 @@ class Rfc3339Parser {
  public:
   explicit Rfc3339Parser(std::string_view text) : text_(text), rest_(text) {}
 
-  Result<TimePoint> parse() {
+  Result<Timestamp> parse() {
     int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
     int64_t nanos = 0;
     int offset_seconds = 0;
@@ -115,14 +99,18 @@ class Rfc3339Parser {
     const seconds since_epoch = std::chrono::sys_days(ymd).time_since_epoch() +
                                 std::chrono::hours(hour) + std::chrono::minutes(minute) +
                                 seconds(second) - seconds(offset_seconds);
-    // A time_point counts nanoseconds in 64 bits: about 1678 to 2261.
+    return Timestamp{since_epoch.count(), static_cast<int32_t>(nanos)};
+  }
+
+  // A time_point counts nanoseconds in 64 bits: about 1678 to 2261.
+  Result<TimePoint> to_time_point(const Timestamp& t) const {
     constexpr int64_t kMaxSeconds = std::numeric_limits<int64_t>::max() / 1'000'000'000 - 1;
-    if (since_epoch.count() > kMaxSeconds || since_epoch.count() < -kMaxSeconds) {
+    if (t.seconds > kMaxSeconds || t.seconds < -kMaxSeconds) {
       return Status::BadRequest("parsing time " + time_quote(text_) +
                                 ": time outside the supported range (years 1678 to 2261)");
     }
-    return TimePoint(std::chrono::duration_cast<TimePoint::duration>(
-        std::chrono::duration_cast<nanoseconds>(since_epoch) + nanoseconds(nanos)));
+    return TimePoint(
+        std::chrono::duration_cast<TimePoint::duration>(seconds(t.seconds) + nanoseconds(t.nanos)));
   }
 
  private:
@@ -201,14 +189,55 @@ std::optional<uint64_t> leading_int(std::string_view& s, bool* overflow) {
 
 TimePoint now() { return std::chrono::system_clock::now(); }
 
-std::string format_rfc3339(TimePoint t) { return format(t, false); }
+std::optional<std::string> format_rfc3339(Timestamp t, int fraction_digits) {
+  constexpr int64_t kMinSeconds = -62167219200;  // 0000-01-01T00:00:00Z
+  constexpr int64_t kMaxSeconds = 253402300799;  // 9999-12-31T23:59:59Z
+  if (t.seconds < kMinSeconds || t.seconds > kMaxSeconds || t.nanos < 0 ||
+      t.nanos >= 1'000'000'000) {
+    return std::nullopt;
+  }
+  const seconds secs(t.seconds);
+  const auto day = std::chrono::floor<days>(secs);
+  const std::chrono::year_month_day ymd{std::chrono::sys_days(day)};
+  const std::chrono::hh_mm_ss<seconds> hms(secs - day);
+  char buf[64];
+  int n = std::snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02lld",
+                        static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                        static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
+                        static_cast<int>(hms.minutes().count()),
+                        static_cast<long long>(hms.seconds().count()));
+  if (fraction_digits > 0) {
+    char frac[16];
+    std::snprintf(frac, sizeof(frac), ".%09d", static_cast<int>(t.nanos));
+    const int digits = fraction_digits > 9 ? 9 : fraction_digits;
+    n += std::snprintf(buf + n, sizeof(buf) - static_cast<size_t>(n), "%.*s", digits + 1, frac);
+  }
+  return std::string(buf, static_cast<size_t>(n)) + "Z";
+}
 
-std::string format_rfc3339_micro(TimePoint t) { return format(t, true); }
+// TimePoint spans about 1678 to 2261, always within RFC 3339's years, so
+// formatting cannot fail.
+std::string format_rfc3339(TimePoint t) { return *format_rfc3339(to_timestamp(t), 0); }
 
-Result<TimePoint> parse_rfc3339(std::string_view text) { return Rfc3339Parser(text).parse(); }
+std::string format_rfc3339_micro(TimePoint t) { return *format_rfc3339(to_timestamp(t), 6); }
+
+Result<Timestamp> parse_rfc3339_timestamp(std::string_view text) {
+  return Rfc3339Parser(text).parse();
+}
+
+Result<TimePoint> parse_rfc3339(std::string_view text) {
+  Rfc3339Parser parser(text);
+  Result<Timestamp> t = parser.parse();
+  if (!t.ok()) return t.status();
+  return parser.to_time_point(*t);
+}
 
 std::string human_duration(nanoseconds d) {
-  const int64_t secs = d.count() / 1'000'000'000;  // truncates toward zero, as Go's int()
+  // Truncates toward zero, as Go's int() does.
+  return human_duration_seconds(d.count() / 1'000'000'000);
+}
+
+std::string human_duration_seconds(int64_t secs) {
   if (secs < -1) return "<invalid>";
   if (secs < 0) return "0s";
   if (secs < 60 * 2) return std::to_string(secs) + "s";

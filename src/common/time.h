@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -30,12 +31,32 @@ using TimePoint = std::chrono::system_clock::time_point;
 // The current wall-clock time.
 TimePoint now();
 
+// A time as seconds since the Unix epoch plus nanoseconds (0 <= nanos < 1e9),
+// for times TimePoint cannot hold: metav1.Time accepts any year RFC 3339 can
+// write (0000 to 9999), Go's zero time (year 1) among them, and protobuf
+// carries metav1.Time in this form.
+struct Timestamp {
+  int64_t seconds = 0;
+  int32_t nanos = 0;
+  friend bool operator==(const Timestamp&, const Timestamp&) = default;
+};
+
+// Seconds since the epoch of 0001-01-01T00:00:00Z, Go's zero time.Time;
+// metav1.Time writes it as JSON null.
+inline constexpr int64_t kGoZeroTimeSeconds = -62135596800;
+
 // "2024-01-02T03:04:05Z": UTC, truncated to the second (toward the past, also
 // before 1970).
 std::string format_rfc3339(TimePoint t);
 // "2024-01-02T03:04:05.123456Z": UTC, truncated to the microsecond, always six
 // digits.
 std::string format_rfc3339_micro(TimePoint t);
+// "2024-01-02T03:04:05Z" (fraction_digits 0, metav1.Time) or
+// "2024-01-02T03:04:05.123456Z" (fraction_digits 6, metav1.MicroTime): UTC,
+// with the nanoseconds truncated to fraction_digits digits (at most 9).
+// nullopt for years outside [0, 9999], which RFC 3339 cannot express, and for
+// nanos outside [0, 1e9).
+std::optional<std::string> format_rfc3339(Timestamp t, int fraction_digits);
 
 // Parses RFC 3339 as Go's time.Parse(time.RFC3339, s) does (what metav1.Time
 // decoding uses): "Z" or a "+hh:mm"/"-hh:mm" offset, optional fractional
@@ -46,12 +67,19 @@ std::string format_rfc3339_micro(TimePoint t);
 //   "2006"`, `parsing time "2024-13-01T00:00:00Z": month out of range`,
 //   `parsing time "2024-01-01T00:00:00Zx": extra text: "x"`.
 Result<TimePoint> parse_rfc3339(std::string_view text);
+// As parse_rfc3339, without TimePoint's limits: every time RFC 3339 can write
+// (years 0000 to 9999) is accepted.
+Result<Timestamp> parse_rfc3339_timestamp(std::string_view text);
 
 // duration.HumanDuration, kubectl's AGE: "0s" for tiny negative skew (> -2s),
 // "<invalid>" below that; then "45s" (up to 119s), "5m30s" / "5m" (under 10m),
 // "42m" (under 3h), "5h7m" / "5h" (under 8h), "30h" (under 2d), "3d4h" / "3d"
 // (under 8d), "45d" (under 2y), "2y100d" / "2y" (under 8y), "12y".
 std::string human_duration(std::chrono::nanoseconds d);
+// human_duration of a whole number of seconds, as Table cells compute ages
+// from metav1.Time values; unlike nanoseconds it cannot overflow, however old
+// the time.
+std::string human_duration_seconds(int64_t seconds);
 // duration.ShortHumanDuration: one unit only, "45s", "5m", "3h", "4d", "2y".
 std::string short_human_duration(std::chrono::nanoseconds d);
 

@@ -388,3 +388,72 @@ test_create_in_missing_namespace_is_refused() {
   expect_fail kc create configmap x -n nosuchns --from-literal=a=1
   expect_contains "$OUT" 'namespaces "nosuchns" not found'
 }
+
+test_lists_page_with_limit_and_continue() {
+  kc create namespace paged >/dev/null
+  for i in 1 2 3 4 5; do kc create configmap "p$i" -n paged --from-literal=a=$i >/dev/null; done
+  # kubectl follows continue tokens; a chunk size of 2 needs three pages.
+  run_ok kc get cm -n paged --chunk-size=2 -o name
+  expect_eq "$(grep -c '^configmap/p' <<<"$OUT")" "5" "configmaps across pages"
+  run_ok kc get --raw "/api/v1/namespaces/paged/configmaps?limit=2"
+  [ "$(jq -r '.items | length' <<<"$OUT")" == "2" ] || fail "limit not honoured: $OUT"
+  local cont
+  cont=$(jq -r '.metadata.continue' <<<"$OUT")
+  [ -n "$cont" ] && [ "$cont" != "null" ] || fail "no continue token"
+}
+
+test_delete_collection_and_selectors() {
+  kc create namespace sel >/dev/null
+  kc create configmap keep -n sel --from-literal=a=1 >/dev/null
+  kc create configmap drop1 -n sel --from-literal=a=1 >/dev/null
+  kc create configmap drop2 -n sel --from-literal=a=1 >/dev/null
+  kc label cm drop1 drop2 -n sel tier=temp >/dev/null
+  run_ok kc get cm -n sel -l tier=temp -o name
+  expect_eq "$(wc -l <<<"$OUT")" "2"
+  run_ok kc get cm -n sel --field-selector metadata.name=keep -o name
+  expect_eq "$OUT" "configmap/keep"
+  run_ok kc delete cm -n sel -l tier=temp
+  run_ok kc get cm -n sel -o name
+  expect_contains "$OUT" "configmap/keep"
+  expect_not_contains "$OUT" "drop"
+}
+
+test_create_in_terminating_namespace_is_refused() {
+  kc create namespace closing >/dev/null
+  # A finalizer this server knows nothing about keeps the namespace Terminating.
+  kc create configmap held -n closing --from-literal=a=1 >/dev/null
+  kc patch cm held -n closing --type=merge -p '{"metadata":{"finalizers":["example.com/hold"]}}' >/dev/null
+  kc delete namespace closing --wait=false >/dev/null
+  wait_until 20 bash -c "kubectl --kubeconfig '$KUBECONFIG' --cache-dir '$E2E_TMP/kcache' get ns closing -o jsonpath='{.status.phase}' | grep -q Terminating"
+  expect_fail kc create configmap late -n closing --from-literal=a=1
+  expect_contains "$OUT" "because it is being terminated"
+  # Releasing the finalizer lets the namespace finish.
+  kc patch cm held -n closing --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null
+  wait_until 30 bash -c "! kubectl --kubeconfig '$KUBECONFIG' --cache-dir '$E2E_TMP/kcache' get ns closing >/dev/null 2>&1"
+}
+
+test_events_are_stored_and_selected_by_involved_object() {
+  cat >"$E2E_TMP/ev.yaml" <<'EOF2'
+apiVersion: v1
+kind: Event
+metadata:
+  name: web.1
+  namespace: default
+involvedObject:
+  kind: Deployment
+  name: web
+  namespace: default
+  uid: "1234"
+reason: ScalingReplicaSet
+message: Scaled up replica set web-1 to 1
+type: Normal
+source:
+  component: deployment-controller
+EOF2
+  run_ok kc apply -f "$E2E_TMP/ev.yaml"
+  run_ok kc get events --field-selector involvedObject.name=web
+  expect_contains "$OUT" "ScalingReplicaSet"
+  expect_contains "$OUT" "Scaled up replica set web-1 to 1"
+  run_ok kc get events --field-selector involvedObject.name=other -o name
+  expect_eq "$OUT" ""
+}

@@ -2,6 +2,7 @@
 #include "api/builtin/builtin.h"
 #include "api/builtin/pod.h"
 #include "api/builtin/workloads.h"
+#include "common/strings.h"
 
 namespace skiff::api::builtin {
 namespace {
@@ -414,8 +415,7 @@ std::vector<json> controller_revision_row(const json& cr, int64_t now) {
       }
       std::string gk = str_at(ref, {"kind"});
       if (!group.empty()) gk += "." + group;
-      for (char& c : gk) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      controller = gk + "/" + str_at(ref, {"name"});
+      controller = ascii_lower(gk) + "/" + str_at(ref, {"name"});
       break;
     }
   }

@@ -2,8 +2,9 @@
 #include "api/builtin/builtin.h"
 #include "api/builtin/cron.h"
 #include "api/builtin/pod.h"
-#include "api/builtin/time_util.h"
 #include "api/builtin/workloads.h"
+#include "common/strings.h"
+#include "common/time.h"
 
 namespace skiff::api::builtin {
 namespace {
@@ -228,9 +229,11 @@ std::vector<json> job_row(const json& job, int64_t now) {
     if (parallelism > 1) completions += " of " + std::to_string(parallelism);
   }
   std::string duration;
-  auto start = parse_rfc3339_seconds(str_at(job, {"status", "startTime"}));
-  auto done = parse_rfc3339_seconds(str_at(job, {"status", "completionTime"}));
-  if (start) duration = human_duration((done ? *done : now) - *start);
+  Result<Timestamp> start = parse_rfc3339_timestamp(str_at(job, {"status", "startTime"}));
+  Result<Timestamp> done = parse_rfc3339_timestamp(str_at(job, {"status", "completionTime"}));
+  if (start.ok()) {
+    duration = human_duration_seconds((done.ok() ? done->seconds : now) - start->seconds);
+  }
   std::string status = "Running";
   if (job_condition(job, "Complete")) {
     status = "Complete";
@@ -297,8 +300,7 @@ void validate_cron_job(const json& cj, const json* old, FieldErrors& errs) {
   if (old == nullptr || !json_equal(tz, at(*old, {"spec", "timeZone"}))) {
     if (tz != nullptr) {
       std::string zone = as_string(tz);
-      std::string lower = zone;
-      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      std::string lower = ascii_lower(zone);
       if (zone.empty()) {
         errs.invalid(p.child("timeZone"), go_quote(zone),
                      "timeZone must be nil or non-empty string");

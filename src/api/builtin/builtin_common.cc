@@ -1,9 +1,8 @@
-#include <algorithm>
-#include <cctype>
 #include <utility>
 
 #include "api/builtin/builtin.h"
-#include "api/builtin/time_util.h"
+#include "common/strings.h"
+#include "common/time.h"
 
 namespace skiff::api::builtin {
 
@@ -52,17 +51,18 @@ std::vector<ColumnDef> default_columns() {
 std::vector<json> default_row(const json& obj, int64_t /*now*/) {
   // metav1.Time's zero value formats as Go's zero time.
   std::string created = "0001-01-01T00:00:00Z";
-  if (auto secs = parse_rfc3339_seconds(str_at(obj, {"metadata", "creationTimestamp"}))) {
-    created = format_rfc3339_utc(*secs);
+  if (Result<Timestamp> t = parse_rfc3339_timestamp(str_at(obj, {"metadata", "creationTimestamp"}));
+      t.ok()) {
+    created = format_rfc3339(*t, 0).value_or(created);
   }
   return {str_at(obj, {"metadata", "name"}), created};
 }
 
 std::string since(const json* timestamp, int64_t now) {
   if (timestamp == nullptr || !timestamp->is_string()) return "<unknown>";
-  auto secs = parse_rfc3339_seconds(timestamp->get<std::string>());
-  if (!secs) return "<unknown>";
-  return human_duration(now - *secs);
+  Result<Timestamp> t = parse_rfc3339_timestamp(timestamp->get<std::string>());
+  if (!t.ok()) return "<unknown>";
+  return human_duration_seconds(now - t->seconds);
 }
 
 std::string age_cell(const json& obj, int64_t now) {
@@ -117,9 +117,7 @@ std::shared_ptr<ResourceDef> new_resource(const Docs& docs, std::string_view typ
   def->kind = kind;
   def->list_kind = kind + "List";
   def->resource = std::move(resource);
-  def->singular = kind;
-  std::transform(def->singular.begin(), def->singular.end(), def->singular.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  def->singular = ascii_lower(kind);
   def->scope = scope;
   def->verbs = kAllVerbs;
   def->type = docs.type(std::string(type_prefix) + "." + kind);

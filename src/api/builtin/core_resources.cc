@@ -5,10 +5,9 @@
 
 #include "api/builtin/builtin.h"
 #include "api/builtin/pod.h"
-#include "api/builtin/quantity.h"
-#include "api/builtin/time_util.h"
 #include "common/base64.h"
 #include "common/names.h"
+#include "common/strings.h"
 
 namespace skiff::api::builtin {
 namespace {
@@ -19,12 +18,6 @@ constexpr const char* kInvalidIP = "must be a valid IP address, (e.g. 10.9.8.7 o
 
 std::string core_type(std::string_view kind) {
   return std::string(kCoreTypes) + "." + std::string(kind);
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
 }
 
 // The length of base64-encoded data once decoded (Secret sizes count decoded bytes).
@@ -636,13 +629,6 @@ std::string event_source(const json& ev) {
   return host.empty() ? component : component + ", " + host;
 }
 
-std::string trim_space(std::string s) {
-  size_t b = s.find_first_not_of(" \t\n\r\f\v");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\n\r\f\v");
-  return s.substr(b, e - b + 1);
-}
-
 std::vector<json> event_row(const json& ev, int64_t now) {
   std::string first = since(member(ev, "firstTimestamp"), now);
   if (member(ev, "firstTimestamp") == nullptr) first = since(member(ev, "eventTime"), now);
@@ -655,7 +641,7 @@ std::vector<json> event_row(const json& ev, int64_t now) {
   } else if (count == 0) {
     count = 1;
   }
-  std::string kind = lower(str_at(ev, {"involvedObject", "kind"}));
+  std::string kind = ascii_lower(str_at(ev, {"involvedObject", "kind"}));
   std::string name = str_at(ev, {"involvedObject", "name"});
   std::string target = name.empty() ? kind : kind + "/" + name;
   return {last,
@@ -664,7 +650,7 @@ std::vector<json> event_row(const json& ev, int64_t now) {
           target,
           str_at(ev, {"involvedObject", "fieldPath"}),
           event_source(ev),
-          trim_space(str_at(ev, {"message"})),
+          std::string(trim_space(str_at(ev, {"message"}))),
           first,
           count,
           str_at(ev, {"metadata", "name"})};

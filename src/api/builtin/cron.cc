@@ -9,6 +9,7 @@
 #include <map>
 #include <vector>
 
+#include "common/strings.h"
 #include "common/time.h"
 
 namespace skiff::api::builtin {
@@ -66,9 +67,7 @@ std::optional<std::string> must_parse_int(std::string_view expr, uint64_t* out) 
 std::optional<std::string> parse_int_or_name(std::string_view expr, const Bounds& r,
                                              uint64_t* out) {
   if (r.names != nullptr) {
-    std::string lower(expr);
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    auto it = r.names->find(lower);
+    auto it = r.names->find(ascii_lower(expr));
     if (it != r.names->end()) {
       *out = it->second;
       return std::nullopt;
@@ -160,13 +159,6 @@ std::vector<std::string> fields_of(std::string_view s) {
   return out;
 }
 
-std::string trim(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return std::string(s.substr(b, e - b));
-}
-
 }  // namespace
 
 std::optional<std::string> time_zone_error(std::string_view name) {
@@ -191,7 +183,7 @@ std::optional<std::string> cron_schedule_error(std::string_view spec_in) {
     if (auto err = time_zone_error(zone); err || sp == std::string::npos) {
       return "provided bad location " + zone + ": " + err.value_or("unknown time zone " + zone);
     }
-    spec = trim(std::string_view(spec).substr(sp));
+    spec = std::string(trim_space(std::string_view(spec).substr(sp)));
   }
   if (!spec.empty() && spec[0] == '@') {
     if (spec == "@yearly" || spec == "@annually" || spec == "@monthly" || spec == "@weekly" ||

@@ -1,6 +1,5 @@
 #include "api/builtin/field_errors.h"
 
-#include <cstdio>
 #include <set>
 
 namespace skiff::api::builtin {
@@ -171,113 +170,6 @@ Status FieldErrors::to_status(std::string_view kind, std::string_view group,
   Status status = Status::Invalid(std::move(message));
   for (const FieldError& e : errors_) status.add_cause({e.reason(), e.body(), e.field});
   return status;
-}
-
-namespace {
-
-// Decodes one UTF-8 sequence at s[i]; returns the code point and sets len, or -1 (len 1) when
-// the bytes are not valid UTF-8 (as utf8.DecodeRuneInString reports RuneError width 1).
-int32_t decode_utf8(std::string_view s, size_t i, size_t* len) {
-  auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = b(i);
-  *len = 1;
-  if (c < 0x80) return c;
-  size_t n = 0;
-  int32_t cp = 0;
-  int32_t min = 0;
-  if ((c & 0xE0) == 0xC0) {
-    n = 2, cp = c & 0x1F, min = 0x80;
-  } else if ((c & 0xF0) == 0xE0) {
-    n = 3, cp = c & 0x0F, min = 0x800;
-  } else if ((c & 0xF8) == 0xF0) {
-    n = 4, cp = c & 0x07, min = 0x10000;
-  } else {
-    return -1;
-  }
-  if (i + n > s.size()) return -1;
-  for (size_t k = 1; k < n; ++k) {
-    if ((b(i + k) & 0xC0) != 0x80) return -1;
-    cp = (cp << 6) | (b(i + k) & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
-  *len = n;
-  return cp;
-}
-
-// An approximation of strconv.IsPrint for non-ASCII code points: separators other than the
-// ASCII space, format characters, C1 controls and private-use code points are not printable.
-bool is_print_non_ascii(int32_t r) {
-  if (r >= 0x80 && r <= 0xA0) return false;
-  if (r == 0xAD || r == 0x1680 || r == 0x180E) return false;
-  if (r >= 0x2000 && r <= 0x200F) return false;
-  if (r >= 0x2028 && r <= 0x202F) return false;
-  if (r >= 0x205F && r <= 0x206F) return false;
-  if (r == 0x3000 || r == 0xFEFF) return false;
-  if (r >= 0xE000 && r <= 0xF8FF) return false;
-  if (r >= 0xFFF0 && r <= 0xFFFF) return false;
-  if (r >= 0xF0000) return false;
-  return true;
-}
-
-}  // namespace
-
-std::string go_quote(std::string_view s) {
-  std::string out = "\"";
-  char buf[16];
-  for (size_t i = 0; i < s.size();) {
-    size_t len = 1;
-    int32_t r = decode_utf8(s, i, &len);
-    if (r < 0) {
-      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(s[i]));
-      out += buf;
-      i += 1;
-      continue;
-    }
-    if (r == '"' || r == '\\') {
-      out += '\\';
-      out += static_cast<char>(r);
-    } else if (r >= 0x20 && r < 0x7F) {
-      out += static_cast<char>(r);
-    } else if (r >= 0x80 && is_print_non_ascii(r)) {
-      out.append(s.substr(i, len));
-    } else {
-      switch (r) {
-        case '\a':
-          out += "\\a";
-          break;
-        case '\b':
-          out += "\\b";
-          break;
-        case '\f':
-          out += "\\f";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        case '\v':
-          out += "\\v";
-          break;
-        default:
-          if (r < 0x20 || r == 0x7F) {
-            std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned>(r));
-          } else if (r < 0x10000) {
-            std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(r));
-          } else {
-            std::snprintf(buf, sizeof buf, "\\U%08x", static_cast<unsigned>(r));
-          }
-          out += buf;
-      }
-    }
-    i += len;
-  }
-  out += "\"";
-  return out;
 }
 
 std::string go_int(int64_t v) { return std::to_string(v); }

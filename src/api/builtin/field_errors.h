@@ -16,6 +16,7 @@
 
 #include "api/builtin/json_util.h"
 #include "common/status.h"
+#include "common/strings.h"
 
 namespace skiff::api::builtin {
 
@@ -90,9 +91,8 @@ class FieldErrors {
   std::vector<FieldError> errors_;
 };
 
-// Go renderings of values.
-std::string go_quote(std::string_view s);  // strconv.Quote / %q
-std::string go_int(int64_t v);             // %v of an integer
+// Go renderings of values; strings (strconv.Quote, %q) are common/strings.h's go_quote.
+std::string go_int(int64_t v);  // %v of an integer
 // %#v of a map[string]string read from a JSON object (null -> `map[string]string(nil)`).
 std::string go_string_map(const json* m);
 // %#v of a []string read from a JSON array (null -> `[]string(nil)`).

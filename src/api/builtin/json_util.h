@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/quantity.h"
+
 namespace skiff::api::builtin {
 
 using nlohmann::json;
@@ -40,6 +42,10 @@ std::optional<int64_t> as_int(const json* v);
 std::string as_string(const json* v);
 // Number of members (object) or elements (array); 0 for anything else.
 size_t size_of(const json* v);
+// The resource.Quantity a value holds (string or number); nullopt when absent or malformed.
+std::optional<Quantity> quantity_of(const json* v);
+// Quantity.String() of a value: its canonical form, "0" when absent, the raw text when malformed.
+std::string quantity_text(const json* v);
 
 // The member `key` of `obj` as an object, created (replacing null or a non-object) when
 // needed. REQUIRES: obj is an object.

@@ -2,12 +2,11 @@
 
 #include <arpa/inet.h>
 
-#include <algorithm>
-#include <cctype>
 #include <set>
 
-#include "api/builtin/time_util.h"
 #include "common/names.h"
+#include "common/strings.h"
+#include "common/time.h"
 
 namespace skiff::api::builtin {
 namespace {
@@ -37,10 +36,19 @@ std::vector<std::string> path_segment_problems(std::string_view name, bool prefi
 
 // Go's time.Time.String() in UTC, as metav1.Time values print in immutability errors.
 std::string go_time_string(const std::string& rfc3339) {
-  auto secs = parse_rfc3339_seconds(rfc3339);
-  if (!secs) return go_quote(rfc3339);
-  std::string s = format_rfc3339_utc(*secs);  // 2006-01-02T15:04:05Z
-  return s.substr(0, 10) + " " + s.substr(11, 8) + " +0000 UTC";
+  Result<Timestamp> t = parse_rfc3339_timestamp(rfc3339);
+  std::optional<std::string> s = t.ok() ? format_rfc3339(*t, 0) : std::nullopt;
+  if (!s) return go_quote(rfc3339);
+  // s is "2006-01-02T15:04:05Z".
+  return s->substr(0, 10) + " " + s->substr(11, 8) + " +0000 UTC";
+}
+
+// Whole seconds since the epoch of a metav1.Time value (a fraction is dropped), or nullopt when
+// it does not parse.
+std::optional<int64_t> time_seconds(const std::string& rfc3339) {
+  Result<Timestamp> t = parse_rfc3339_timestamp(rfc3339);
+  if (!t.ok()) return std::nullopt;
+  return t->seconds;
 }
 
 void validate_owner_references(const json* refs, const Path& p, FieldErrors& errs) {
@@ -183,7 +191,7 @@ void validate_object_meta_update(const json& obj, const json& old, FieldErrors& 
   }
   std::string created = str_at(obj, {"metadata", "creationTimestamp"});
   std::string old_created = str_at(old, {"metadata", "creationTimestamp"});
-  if (!created.empty() && parse_rfc3339_seconds(created) != parse_rfc3339_seconds(old_created)) {
+  if (!created.empty() && time_seconds(created) != time_seconds(old_created)) {
     errs.invalid(meta.child("creationTimestamp"), go_time_string(created), kFieldImmutable);
   }
   const json* del = at(obj, {"metadata", "deletionTimestamp"});
@@ -211,10 +219,9 @@ void validate_annotations(const json* annotations, const Path& p, FieldErrors& e
   if (annotations == nullptr || !annotations->is_object()) return;
   int64_t total = 0;
   for (const std::string& key : sorted_keys(annotations)) {
-    std::string lower = key;
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    for (const std::string& msg : is_qualified_name(lower)) errs.invalid(p, go_quote(key), msg);
+    for (const std::string& msg : is_qualified_name(ascii_lower(key))) {
+      errs.invalid(p, go_quote(key), msg);
+    }
     total += static_cast<int64_t>(key.size() + as_string(&(*annotations)[key]).size());
   }
   if (total > kTotalAnnotationSizeLimitB) errs.too_long(p, kTotalAnnotationSizeLimitB);

@@ -4,7 +4,9 @@
 
 #include "api/builtin/builtin.h"
 #include "api/builtin/workloads.h"
+#include "api/openapi/crd.h"
 #include "common/names.h"
+#include "common/strings.h"
 
 namespace skiff::api::builtin {
 namespace {
@@ -227,89 +229,16 @@ void default_crd(json& crd) {
   json& names = object_member(spec, "names");
   std::string kind = str_at(names, {"kind"});
   if (str_at(names, {"singular"}).empty()) {
-    std::string singular = kind;
-    for (char& c : singular) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    names["singular"] = singular;
+    names["singular"] = ascii_lower(kind);
   }
   if (str_at(names, {"listKind"}).empty() && !kind.empty()) names["listKind"] = kind + "List";
   json& conversion = object_member(spec, "conversion");
   if (str_at(conversion, {"strategy"}).empty()) conversion["strategy"] = "None";
 }
 
+// The CRD rules live with the conversion of CRDs into served resources, which needs them too.
 void validate_crd(const json& crd, const json* old, FieldErrors& errs) {
-  const Path spec("spec");
-  std::string group = str_at(crd, {"spec", "group"});
-  std::string plural = str_at(crd, {"spec", "names", "plural"});
-  std::string name = str_at(crd, {"metadata", "name"});
-  if (name != plural + "." + group) {
-    errs.invalid(Path("metadata").child("name"), go_quote(name),
-                 "must be spec.names.plural+\".\"+spec.group");
-  }
-  if (group.empty()) {
-    errs.required(spec.child("group"));
-  } else {
-    for (const std::string& msg : is_dns1123_subdomain(group)) {
-      errs.invalid(spec.child("group"), go_quote(group), msg);
-    }
-    if (group.find('.') == std::string::npos) {
-      errs.invalid(spec.child("group"), go_quote(group),
-                   "should be a domain with at least one dot");
-    }
-  }
-  std::string scope = str_at(crd, {"spec", "scope"});
-  if (scope.empty()) {
-    errs.required(spec.child("scope"));
-  } else if (scope != "Cluster" && scope != "Namespaced") {
-    errs.not_supported(spec.child("scope"), go_quote(scope), {"Cluster", "Namespaced"});
-  }
-  const Path names = spec.child("names");
-  if (plural.empty()) {
-    errs.required(names.child("plural"));
-  } else {
-    validate_dns1123_label(plural, names.child("plural"), errs);
-  }
-  std::string singular = str_at(crd, {"spec", "names", "singular"});
-  if (!singular.empty()) validate_dns1123_label(singular, names.child("singular"), errs);
-  if (str_at(crd, {"spec", "names", "kind"}).empty()) {
-    errs.required(names.child("kind"), "must be a valid DNS label");
-  }
-  if (str_at(crd, {"spec", "names", "listKind"}).empty()) {
-    errs.required(names.child("listKind"), "must be a valid DNS label");
-  }
-  const json* versions = array_at(crd, {"spec", "versions"});
-  int storage = 0;
-  std::set<std::string> seen;
-  for (size_t i = 0; versions != nullptr && i < versions->size(); ++i) {
-    const json& v = (*versions)[i];
-    Path vp = spec.child("versions").index(i);
-    std::string vname = str_at(v, {"name"});
-    if (vname.empty()) {
-      errs.required(vp.child("name"));
-    } else {
-      validate_dns1123_label(vname, vp.child("name"), errs);
-      if (!seen.insert(vname).second)
-        errs.invalid(vp.child("name"), go_quote(vname), "must be unique");
-    }
-    if (bool_at(v, {"storage"}).value_or(false)) ++storage;
-  }
-  if (size_of(versions) == 0) {
-    errs.invalid(spec.child("versions"), "[]apiextensions.CustomResourceDefinitionVersion(nil)",
-                 "must have exactly one version marked as storage version");
-  } else if (storage != 1) {
-    errs.invalid(spec.child("versions"), versions->dump(),
-                 "must have exactly one version marked as storage version");
-  }
-  std::string strategy = str_at(crd, {"spec", "conversion", "strategy"});
-  if (!strategy.empty() && strategy != "None" && strategy != "Webhook") {
-    errs.not_supported(spec.child("conversion").child("strategy"), go_quote(strategy),
-                       {"None", "Webhook"});
-  }
-  if (old != nullptr) {
-    const json* s = at(crd, {"spec", "scope"});
-    validate_immutable(s, at(*old, {"spec", "scope"}), spec.child("scope"), go_value(s), errs);
-    const json* g = at(crd, {"spec", "group"});
-    validate_immutable(g, at(*old, {"spec", "group"}), spec.child("group"), go_value(g), errs);
-  }
+  errs.add_causes(crd_field_errors(crd, old));
 }
 
 // ---------------------------------------------------------------------------------------------

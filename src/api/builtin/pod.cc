@@ -1,12 +1,13 @@
 #include "api/builtin/pod.h"
+#include "api/builtin/pods.h"
 
 #include <algorithm>
 #include <cctype>
 #include <set>
 
-#include "api/builtin/quantity.h"
-#include "api/builtin/time_util.h"
 #include "common/names.h"
+#include "common/strings.h"
+#include "common/time.h"
 
 namespace skiff::api::builtin {
 namespace {
@@ -746,9 +747,7 @@ bool validate_container_updates(const json* now, const json* before, const Path&
   for (size_t i = 0; now != nullptr && i < now->size(); ++i) {
     std::string image = str_at((*now)[i], {"image"});
     if (image.empty()) errs.required(p.index(i).child("image"));
-    size_t b = image.find_first_not_of(" \t\n\r\f\v");
-    size_t e = image.find_last_not_of(" \t\n\r\f\v");
-    if (!image.empty() && (b != 0 || e != image.size() - 1)) {
+    if (trim_space(image).size() != image.size()) {
       errs.invalid(p.index(i).child("image"), go_quote(image),
                    "must not have leading or trailing whitespace");
     }
@@ -761,8 +760,7 @@ void validate_image_whitespace(const json* containers, const Path& p, FieldError
   for (size_t i = 0; i < containers->size(); ++i) {
     std::string image = str_at((*containers)[i], {"image"});
     if (image.empty()) continue;
-    if (std::isspace(static_cast<unsigned char>(image.front())) ||
-        std::isspace(static_cast<unsigned char>(image.back()))) {
+    if (trim_space(image).size() != image.size()) {
       errs.invalid(p.index(i).child("image"), go_quote(image),
                    "must not have leading or trailing whitespace");
     }
@@ -916,8 +914,8 @@ bool has_pod_ready_condition(const json& pod) {
 void note_last_restart(const json& status, int64_t* latest) {
   const json* finished = at(status, {"lastState", "terminated", "finishedAt"});
   if (finished == nullptr || !finished->is_string()) return;
-  if (auto t = parse_rfc3339_seconds(finished->get<std::string>())) {
-    if (*t > *latest) *latest = *t;
+  if (Result<Timestamp> t = parse_rfc3339_timestamp(finished->get<std::string>()); t.ok()) {
+    if (t->seconds > *latest) *latest = t->seconds;
   }
 }
 
@@ -1032,7 +1030,7 @@ std::vector<json> pod_row(const json& pod, int64_t now) {
 
   std::string restarts_cell = std::to_string(restarts);
   if (restarts != 0 && last_restart != kNoRestart) {
-    restarts_cell += " (" + human_duration(now - last_restart) + " ago)";
+    restarts_cell += " (" + human_duration_seconds(now - last_restart) + " ago)";
   }
 
   std::string pod_ip = "<none>";
@@ -1073,3 +1071,7 @@ std::vector<json> pod_row(const json& pod, int64_t now) {
 }
 
 }  // namespace skiff::api::builtin
+
+namespace skiff::api {
+std::string pod_qos_class(const nlohmann::json& pod) { return builtin::pod_qos_class(pod); }
+}  // namespace skiff::api

@@ -1,15 +1,16 @@
 #include "api/openapi/crd.h"
 
 #include <algorithm>
-#include <cctype>
 #include <deque>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 
 #include "api/schema.h"
-#include "api/typecheck/formats.h"
 #include "common/json.h"
+#include "common/names.h"
+#include "common/strings.h"
+#include "common/time.h"
 
 namespace skiff::api {
 
@@ -18,14 +19,11 @@ using nlohmann::json;
 namespace {
 
 // ---------------------------------------------------------------------------------------------
-// Field errors, worded as k8s.io/apimachinery/pkg/util/validation/field.
-
-std::string quote(std::string_view s) {
-  return json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace);
-}
+// Field errors, worded as k8s.io/apimachinery/pkg/util/validation/field: strings as %q, other
+// values as JSON.
 
 std::string value_text(const json& v) {
-  return v.dump(-1, ' ', false, json::error_handler_t::replace);
+  return v.is_string() ? go_quote(v.get_ref<const std::string&>()) : to_json(v);
 }
 
 class FieldErrors {
@@ -43,7 +41,7 @@ class FieldErrors {
     std::string msg = "Unsupported value: " + value_text(value) + ": supported values: ";
     for (size_t i = 0; i < allowed.size(); i++) {
       if (i > 0) msg += ", ";
-      msg += quote(allowed[i]);
+      msg += go_quote(allowed[i]);
     }
     add("FieldValueNotSupported", std::move(field), std::move(msg));
   }
@@ -55,19 +53,22 @@ class FieldErrors {
   }
   bool empty() const { return causes_.empty(); }
 
-  Status to_status(std::string_view name) const {
-    if (causes_.empty()) return Status::Ok();
+  // The Invalid status apierrors.NewInvalid builds for the CRD `name`.
+  static Status to_status(std::string_view name, const std::vector<StatusCause>& causes) {
+    if (causes.empty()) return Status::Ok();
     std::string list;
-    for (size_t i = 0; i < causes_.size(); i++) {
+    for (size_t i = 0; i < causes.size(); i++) {
       if (i > 0) list += ", ";
-      list += causes_[i].field + ": " + causes_[i].message;
+      list += causes[i].field + ": " + causes[i].message;
     }
-    if (causes_.size() > 1) list = "[" + list + "]";
-    Status s = Status::Invalid("CustomResourceDefinition.apiextensions.k8s.io " + quote(name) +
+    if (causes.size() > 1) list = "[" + list + "]";
+    Status s = Status::Invalid("CustomResourceDefinition.apiextensions.k8s.io " + go_quote(name) +
                                " is invalid: " + list);
-    for (const StatusCause& c : causes_) s.add_cause(c);
+    for (const StatusCause& c : causes) s.add_cause(c);
     return s;
   }
+
+  std::vector<StatusCause> take() && { return std::move(causes_); }
 
  private:
   void add(const char* reason, std::string field, std::string message) {
@@ -75,50 +76,6 @@ class FieldErrors {
   }
   std::vector<StatusCause> causes_;
 };
-
-constexpr const char* kDns1035Message =
-    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
-    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
-constexpr const char* kDns1123SubdomainMessage =
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
-    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-
-bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-
-// The problems with `s` as an RFC 1035 label (empty when valid).
-std::vector<std::string> dns1035_label_errors(std::string_view s) {
-  std::vector<std::string> out;
-  if (s.size() > 63) out.push_back("must be no more than 63 characters");
-  bool ok = !s.empty() && s[0] >= 'a' && s[0] <= 'z' && is_lower_alnum(s.back());
-  for (char c : s) ok = ok && (is_lower_alnum(c) || c == '-');
-  if (!ok) out.push_back(kDns1035Message);
-  return out;
-}
-
-std::vector<std::string> dns1123_subdomain_errors(std::string_view s) {
-  std::vector<std::string> out;
-  if (s.size() > 253) out.push_back("must be no more than 253 characters");
-  bool ok = !s.empty();
-  size_t start = 0;
-  while (ok && start <= s.size()) {
-    size_t dot = s.find('.', start);
-    if (dot == std::string_view::npos) dot = s.size();
-    std::string_view label = s.substr(start, dot - start);
-    ok = !label.empty() && is_lower_alnum(label.front()) && is_lower_alnum(label.back());
-    for (char c : label) ok = ok && (is_lower_alnum(c) || c == '-');
-    start = dot + 1;
-  }
-  if (!ok) out.push_back(kDns1123SubdomainMessage);
-  return out;
-}
-
-std::string to_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 const json* member(const json& obj, std::string_view key) {
   if (!obj.is_object()) return nullptr;
@@ -134,6 +91,16 @@ std::string string_member(const json& obj, std::string_view key) {
 bool bool_member(const json& obj, std::string_view key) {
   const json* v = member(obj, key);
   return v != nullptr && v->is_boolean() && v->get<bool>();
+}
+
+// The detail Kubernetes gives a kind or listKind that is not an RFC 1035 label once lowercased.
+std::string mixed_case_message(const std::vector<std::string>& problems) {
+  std::string out = "may have mixed case, but should otherwise match: ";
+  for (size_t i = 0; i < problems.size(); i++) {
+    if (i > 0) out += ",";
+    out += problems[i];
+  }
+  return out;
 }
 
 const std::vector<std::string> kSchemaTypes = {"array",  "boolean", "integer",
@@ -209,7 +176,7 @@ void validate_version(const json& v, const std::string& path, FieldErrors& errs)
   if (name.empty()) {
     errs.required(path + ".name");
   } else {
-    for (const std::string& e : dns1035_label_errors(name)) errs.invalid(path + ".name", name, e);
+    for (const std::string& e : is_dns1035_label(name)) errs.invalid(path + ".name", name, e);
   }
   const json* schema = member(v, "schema");
   const json* open_api = schema != nullptr ? member(*schema, "openAPIV3Schema") : nullptr;
@@ -279,7 +246,7 @@ void validate_name_list(const json& names, std::string_view key, const std::stri
       continue;
     }
     const std::string s = item.get<std::string>();
-    for (const std::string& e : dns1035_label_errors(s)) errs.invalid(p, s, e);
+    for (const std::string& e : is_dns1035_label(s)) errs.invalid(p, s, e);
     if (!seen.insert(s).second) errs.duplicate(p, s);
   }
 }
@@ -495,39 +462,6 @@ std::string reversed_group(std::string_view group) {
 // ---------------------------------------------------------------------------------------------
 // Table cells.
 
-// duration.HumanDuration from k8s.io/apimachinery, for "date" columns.
-std::string human_duration(int64_t seconds) {
-  if (seconds < -1) return "<invalid>";
-  if (seconds < 0) return "0s";
-  if (seconds < 60 * 2) return std::to_string(seconds) + "s";
-  const int64_t minutes = seconds / 60;
-  if (minutes < 10) {
-    const int64_t s = seconds % 60;
-    return s == 0 ? std::to_string(minutes) + "m"
-                  : std::to_string(minutes) + "m" + std::to_string(s) + "s";
-  }
-  if (minutes < 60 * 3) return std::to_string(minutes) + "m";
-  const int64_t hours = seconds / 3600;
-  if (hours < 8) {
-    const int64_t m = minutes % 60;
-    return m == 0 ? std::to_string(hours) + "h"
-                  : std::to_string(hours) + "h" + std::to_string(m) + "m";
-  }
-  if (hours < 48) return std::to_string(hours) + "h";
-  if (hours < 24 * 8) {
-    const int64_t h = hours % 24;
-    return h == 0 ? std::to_string(hours / 24) + "d"
-                  : std::to_string(hours / 24) + "d" + std::to_string(h) + "h";
-  }
-  if (hours < 24 * 365 * 2) return std::to_string(hours / 24) + "d";
-  if (hours < 24 * 365 * 8) {
-    const int64_t dy = (hours / 24) % 365;
-    return dy == 0 ? std::to_string(hours / 24 / 365) + "y"
-                   : std::to_string(hours / 24 / 365) + "y" + std::to_string(dy) + "d";
-  }
-  return std::to_string(hours / 24 / 365) + "y";
-}
-
 // cellForJSONValue from the CRD table convertor; "string" columns print any value.
 json cell(const std::string& type, const json* v, int64_t now) {
   if (v == nullptr || v->is_null()) return nullptr;
@@ -540,12 +474,12 @@ json cell(const std::string& type, const json* v, int64_t now) {
   if (type == "boolean") return v->is_boolean() ? *v : json(nullptr);
   if (type == "date") {
     if (!v->is_string()) return nullptr;
-    auto t = parse_rfc3339(v->get_ref<const std::string&>());
-    if (!t) return "<invalid>";
-    return human_duration(now - t->seconds);
+    Result<Timestamp> t = parse_rfc3339_timestamp(v->get_ref<const std::string&>());
+    if (!t.ok()) return "<invalid>";
+    return human_duration_seconds(now - t->seconds);
   }
   if (v->is_string()) return *v;
-  return v->dump(-1, ' ', false, json::error_handler_t::replace);
+  return to_json(*v);
 }
 
 struct CrdColumn {
@@ -700,14 +634,14 @@ const json* find_json_path(const json& obj, std::string_view path) {
   return eval_path(&obj, path, 0);
 }
 
-Status validate_crd(const json& crd) {
+std::vector<StatusCause> crd_field_errors(const json& crd, const json* old) {
   FieldErrors errs;
   const json* metadata = member(crd, "metadata");
   const std::string name = metadata != nullptr ? string_member(*metadata, "name") : std::string();
   const json* spec = member(crd, "spec");
   if (spec == nullptr || !spec->is_object()) {
     errs.required("spec");
-    return errs.to_status(name);
+    return std::move(errs).take();
   }
   const std::string group = string_member(*spec, "group");
   const json* names_ptr = member(*spec, "names");
@@ -717,16 +651,13 @@ Status validate_crd(const json& crd) {
   const std::string kind = string_member(names, "kind");
   const std::string list_kind = string_member(names, "listKind");
 
-  if (name.empty()) {
-    errs.required("metadata.name", "name or generateName is required");
-  } else if (name != plural + "." + group) {
+  if (!name.empty() && name != plural + "." + group) {
     errs.invalid("metadata.name", name, "must be spec.names.plural+\".\"+spec.group");
   }
   if (group.empty()) {
     errs.required("spec.group");
   } else {
-    for (const std::string& e : dns1123_subdomain_errors(group))
-      errs.invalid("spec.group", group, e);
+    for (const std::string& e : is_dns1123_subdomain(group)) errs.invalid("spec.group", group, e);
     if (group.find('.') == std::string::npos) {
       errs.invalid("spec.group", group, "should be a domain with at least one dot");
     }
@@ -734,26 +665,23 @@ Status validate_crd(const json& crd) {
   if (plural.empty()) {
     errs.required("spec.names.plural");
   } else {
-    for (const std::string& e : dns1035_label_errors(plural))
+    for (const std::string& e : is_dns1035_label(plural)) {
       errs.invalid("spec.names.plural", plural, e);
+    }
   }
   if (!singular.empty()) {
-    for (const std::string& e : dns1035_label_errors(singular)) {
+    for (const std::string& e : is_dns1035_label(singular)) {
       errs.invalid("spec.names.singular", singular, e);
     }
   }
   if (kind.empty()) {
     errs.required("spec.names.kind");
-  } else if (!dns1035_label_errors(to_lower(kind)).empty()) {
-    errs.invalid(
-        "spec.names.kind", kind,
-        std::string("may have mixed case, but should otherwise match: ") + kDns1035Message);
+  } else if (std::vector<std::string> e = is_dns1035_label(ascii_lower(kind)); !e.empty()) {
+    errs.invalid("spec.names.kind", kind, mixed_case_message(e));
   }
   if (!list_kind.empty()) {
-    if (!dns1035_label_errors(to_lower(list_kind)).empty()) {
-      errs.invalid(
-          "spec.names.listKind", list_kind,
-          std::string("may have mixed case, but should otherwise match: ") + kDns1035Message);
+    if (std::vector<std::string> e = is_dns1035_label(ascii_lower(list_kind)); !e.empty()) {
+      errs.invalid("spec.names.listKind", list_kind, mixed_case_message(e));
     }
     if (list_kind == kind) {
       errs.invalid("spec.names.listKind", list_kind,
@@ -795,7 +723,42 @@ Status validate_crd(const json& crd) {
                    "must have exactly one version marked as storage version");
     }
   }
-  return errs.to_status(name);
+
+  if (const json* conversion = member(*spec, "conversion"); conversion != nullptr) {
+    const std::string strategy = string_member(*conversion, "strategy");
+    if (!strategy.empty() && strategy != "None" && strategy != "Webhook") {
+      errs.not_supported("spec.conversion.strategy", strategy, {"None", "Webhook"});
+    }
+  }
+
+  if (old != nullptr) {
+    const json* old_spec = member(*old, "spec");
+    for (const char* key : {"scope", "group"}) {
+      const json* now_value = member(*spec, key);
+      const json* old_value = old_spec != nullptr ? member(*old_spec, key) : nullptr;
+      const json value = now_value != nullptr ? *now_value : json();
+      if (value != (old_value != nullptr ? *old_value : json())) {
+        errs.invalid(std::string("spec.") + key, value, "field is immutable");
+      }
+    }
+  }
+  return std::move(errs).take();
+}
+
+Status validate_crd(const json& crd) {
+  const json* metadata = member(crd, "metadata");
+  const std::string name = metadata != nullptr ? string_member(*metadata, "name") : std::string();
+  // Without ObjectMeta validation in front, the name must be checked here; a CRD without a spec
+  // reports only that.
+  FieldErrors errs;
+  const json* spec = member(crd, "spec");
+  if (name.empty() && spec != nullptr && spec->is_object()) {
+    errs.required("metadata.name", "name or generateName is required");
+  }
+  std::vector<StatusCause> causes = std::move(errs).take();
+  std::vector<StatusCause> rest = crd_field_errors(crd, nullptr);
+  causes.insert(causes.end(), rest.begin(), rest.end());
+  return FieldErrors::to_status(name, causes);
 }
 
 Result<std::vector<std::shared_ptr<const ResourceDef>>> resource_defs_from_crd(const json& crd) {
@@ -817,7 +780,7 @@ Result<std::vector<std::shared_ptr<const ResourceDef>>> resource_defs_from_crd(c
     if (d->list_kind.empty()) d->list_kind = kind + "List";
     d->resource = names["plural"].get<std::string>();
     d->singular = string_member(names, "singular");
-    if (d->singular.empty()) d->singular = to_lower(kind);
+    if (d->singular.empty()) d->singular = ascii_lower(kind);
     d->scope = namespaced ? Scope::kNamespaced : Scope::kCluster;
     for (std::string_view key : {"shortNames", "categories"}) {
       const json* list = member(names, key);

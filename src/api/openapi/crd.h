@@ -17,18 +17,28 @@
 
 namespace skiff::api {
 
-// Validates a CRD with Kubernetes' main rules. Returns OK, or Invalid with one cause per
-// problem (field paths and wording as Kubernetes', e.g. field "spec.group", message
-// `Invalid value: "example": should be a domain with at least one dot`) and the message
+// The problems Kubernetes' CRD validation finds beyond the generic ObjectMeta rules, one cause
+// per problem (field paths and wording as Kubernetes', e.g. field "spec.group", message
+// `Invalid value: "example": should be a domain with at least one dot`). Checked:
+// metadata.name (when set) == <spec.names.plural>.<spec.group>; spec.group a DNS subdomain
+// with at least one dot; names.plural / singular / kind / listKind well formed (plural,
+// singular, shortNames and categories lowercase RFC 1035 labels, kind and listKind RFC 1035
+// labels once lowercased, listKind != kind), plural and kind present; scope Namespaced or
+// Cluster; versions non-empty with unique, well-formed names, exactly one storage version;
+// every version has schema.openAPIV3Schema whose root has type object; nodes of the schema are
+// structural (a type unless x-kubernetes-int-or-string or x-kubernetes-preserve-unknown-fields;
+// arrays with items; properties and additionalProperties not both; known type names);
+// additionalPrinterColumns have a name, a supported type and format and a jsonPath; a scale
+// subresource's replica paths lie under .spec and .status; conversion.strategy (when set) is
+// None or Webhook. With `old` (an update), spec.scope and spec.group may not change.
+// The API server's ObjectMeta validation runs in front of this one, so an empty name is not
+// reported here.
+std::vector<StatusCause> crd_field_errors(const nlohmann::json& crd,
+                                          const nlohmann::json* old = nullptr);
+
+// Validates a CRD on its own, as resource_defs_from_crd needs: metadata.name must be set, then
+// crd_field_errors(crd). Returns OK, or Invalid with those causes and the message
 //   CustomResourceDefinition.apiextensions.k8s.io "<name>" is invalid: <cause>[, <cause>...]
-// Checked: metadata.name == <spec.names.plural>.<spec.group>; spec.group a DNS subdomain
-// with at least one dot; names.plural / singular / kind / listKind present and well formed
-// (plural and singular lowercase RFC 1035 labels); scope Namespaced or Cluster; versions
-// non-empty with unique, well-formed names, exactly one storage version; every version has
-// schema.openAPIV3Schema whose root has type object; nodes of the schema are structural
-// (a type unless x-kubernetes-int-or-string or x-kubernetes-preserve-unknown-fields; arrays
-// with items; properties and additionalProperties not both; known type names);
-// additionalPrinterColumns have a name, a supported type and format and a jsonPath.
 Status validate_crd(const nlohmann::json& crd);
 
 // The ResourceDefs of a CRD, one per served version (in spec.versions order), after

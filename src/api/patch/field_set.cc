@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "api/patch/patch_util.h"
+#include "common/json.h"
 
 namespace skiff::api::patch_internal {
 namespace {
@@ -48,13 +49,13 @@ bool normalize_element(const std::string& raw, std::string* out) {
     case 'k': {
       json key;
       if (!parse_small_json(rest, &key) || !key.is_object()) return false;
-      *out = "k:" + dump(key);
+      *out = "k:" + to_json(key);
       return true;
     }
     case 'v': {
       json value;
       if (!parse_small_json(rest, &value)) return false;
-      *out = "v:" + dump(value);
+      *out = "v:" + to_json(value);
       return true;
     }
     case 'i': {
@@ -201,7 +202,7 @@ std::string render_path_element(const std::string& element) {
     case 'v': {
       json value;
       if (!parse_small_json(rest, &value)) return "[=" + std::string(rest) + "]";
-      return "[=" + dump(value) + "]";
+      return "[=" + to_json(value) + "]";
     }
     case 'k': {
       json key;
@@ -211,7 +212,7 @@ std::string render_path_element(const std::string& element) {
       for (auto it = key.begin(); it != key.end(); ++it) {
         if (!first) out += ',';
         first = false;
-        out += it.key() + "=" + dump(it.value());
+        out += it.key() + "=" + to_json(it.value());
       }
       return out + "]";
     }

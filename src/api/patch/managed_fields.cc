@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "api/patch/patch_util.h"
+#include "common/json.h"
 
 namespace skiff::api::patch_internal {
 namespace {
@@ -89,8 +90,8 @@ json encode_managed_fields(const std::vector<ManagedFieldsEntry>& entries) {
 }
 
 std::string describe_manager(const ManagedFieldsEntry& entry) {
-  std::string out = dump(json(entry.manager));
-  if (!entry.subresource.empty()) out += " with subresource " + dump(json(entry.subresource));
+  std::string out = to_json(json(entry.manager));
+  if (!entry.subresource.empty()) out += " with subresource " + to_json(json(entry.subresource));
   if (entry.operation == "Update") out += " using " + entry.api_version;
   return out;
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "api/patch/patch_util.h"
+#include "common/json.h"
 
 namespace skiff::api::patch_internal {
 namespace {
@@ -150,7 +151,7 @@ void retain(FieldSet& node, const json& v, const NodeRef& ref) {
   if (v.is_object() && is_object_kind(ref)) {
     for (auto it = node.children.begin(); it != node.children.end();) {
       bool keep = false;
-      if (starts_with(it->first, "f:")) {
+      if (it->first.starts_with("f:")) {
         const std::string name = it->first.substr(2);
         auto value = v.find(name);
         if (value != v.end()) {
@@ -285,7 +286,7 @@ void prune(json& v, const FieldSet& last, const FieldSet* owned, const NodeRef& 
     // a map key or a list element only when it is a member itself.
     const bool named = ref.kind != NodeKind::kMap;
     for (const auto& [element, last_child] : last.children) {
-      if (!starts_with(element, "f:")) continue;
+      if (!element.starts_with("f:")) continue;
       const std::string name = element.substr(2);
       auto value = v.find(name);
       if (value == v.end()) continue;

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "api/patch/patch.h"
+#include "common/json.h"
 
 namespace skiff::api::patch_internal {
 
@@ -31,10 +32,8 @@ Status check_depth(const json& v, std::string_view what) {
                             std::to_string(kMaxPatchDepth) + " levels");
 }
 
-std::string dump(const json& v) { return v.dump(-1, ' ', false, json::error_handler_t::replace); }
-
 std::string dump_short(const json& v, size_t max) {
-  std::string s = dump(v);
+  std::string s = to_json(v);
   if (s.size() > max) {
     s.resize(max);
     s += "...";

@@ -20,16 +20,11 @@ int nesting_depth(const json& v);
 // algorithms; OK otherwise.
 Status check_depth(const json& v, std::string_view what);
 
-// Compact JSON; never throws (invalid UTF-8 in strings is replaced).
-std::string dump(const json& v);
-// dump() shortened to about `max` characters, for error messages.
+// Compact JSON (common/json.h's to_json) shortened to about `max` characters, for error
+// messages.
 std::string dump_short(const json& v, size_t max = 160);
 // "object", "array", "string", "number", "boolean" or "null".
 const char* type_name(const json& v);
-
-inline bool starts_with(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
 
 // A location in a document, linked on the stack during recursion and rendered only when an
 // error message needs it: "spec.template.spec.containers[0].image".

@@ -1,6 +1,7 @@
 #include "api/patch/schema_ref.h"
 
 #include "api/patch/patch_util.h"
+#include "common/json.h"
 
 namespace skiff::api::patch_internal {
 namespace {
@@ -119,7 +120,7 @@ ElementKeyer::ElementKeyer(const NodeRef& list) {
 bool ElementKeyer::key_of(const nlohmann::json& elem, size_t index, bool strict, std::string* key,
                           std::string* error) const {
   if (set_) {
-    *key = "v:" + dump(elem);
+    *key = "v:" + to_json(elem);
     return true;
   }
   if (!elem.is_object()) {
@@ -149,7 +150,7 @@ bool ElementKeyer::key_of(const nlohmann::json& elem, size_t index, bool strict,
   if (k.empty()) {
     *key = "i:" + std::to_string(index);
   } else {
-    *key = "k:" + dump(k);
+    *key = "k:" + to_json(k);
   }
   return true;
 }

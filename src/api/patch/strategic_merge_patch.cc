@@ -24,12 +24,12 @@
 #include "api/patch/patch.h"
 #include "api/patch/patch_util.h"
 #include "api/patch/schema_ref.h"
+#include "common/json.h"
 
 namespace skiff::api {
 namespace {
 
 using patch_internal::at;
-using patch_internal::dump;
 using patch_internal::dump_short;
 using patch_internal::element_ref;
 using patch_internal::has_object_elements;
@@ -39,7 +39,6 @@ using patch_internal::member_ref;
 using patch_internal::NodeKind;
 using patch_internal::NodeRef;
 using patch_internal::PathLink;
-using patch_internal::starts_with;
 using patch_internal::type_name;
 
 constexpr std::string_view kDirective = "$patch";
@@ -48,8 +47,8 @@ constexpr std::string_view kSetElementOrder = "$setElementOrder/";
 constexpr std::string_view kDeleteFromPrimitiveList = "$deleteFromPrimitiveList/";
 
 bool is_directive_key(std::string_view key) {
-  return key == kDirective || key == kRetainKeys || starts_with(key, kSetElementOrder) ||
-         starts_with(key, kDeleteFromPrimitiveList);
+  return key == kDirective || key == kRetainKeys || key.starts_with(kSetElementOrder) ||
+         key.starts_with(kDeleteFromPrimitiveList);
 }
 
 Status bad(const PathLink* path, std::string_view message) {
@@ -67,11 +66,11 @@ class ListIdentity {
 
   // A canonical string for the element's identity; "" when an object lacks the merge key.
   std::string of(const json& elem) const {
-    if (!by_key()) return dump(elem);
+    if (!by_key()) return to_json(elem);
     if (!elem.is_object()) return "";
     auto it = elem.find(merge_key_);
     if (it == elem.end()) return "";
-    return "=" + dump(*it);
+    return "=" + to_json(*it);
   }
 
  private:
@@ -447,7 +446,7 @@ Status merge_map(json& original, const json& patch, const NodeRef& ref, const Pa
   // Lists with an order directive are merged together with it.
   std::set<std::string, std::less<>> ordered;
   for (auto it = patch.begin(); it != patch.end(); ++it) {
-    if (!starts_with(it.key(), kSetElementOrder)) continue;
+    if (!it.key().starts_with(kSetElementOrder)) continue;
     std::string field = it.key().substr(kSetElementOrder.size());
     if (field.empty()) {
       return bad(path, "invalid patch format of setElementOrder list: no field name in \"" +
@@ -510,7 +509,7 @@ Status merge_map(json& original, const json& patch, const NodeRef& ref, const Pa
   }
 
   for (auto it = patch.begin(); it != patch.end(); ++it) {
-    if (!starts_with(it.key(), kDeleteFromPrimitiveList)) continue;
+    if (!it.key().starts_with(kDeleteFromPrimitiveList)) continue;
     std::string field = it.key().substr(kDeleteFromPrimitiveList.size());
     if (field.empty() || !it.value().is_array()) {
       return bad(path, "invalid patch format of primitive list: " + it.key() +
@@ -519,10 +518,10 @@ Status merge_map(json& original, const json& patch, const NodeRef& ref, const Pa
     auto current = original.find(field);
     if (current == original.end() || !current->is_array()) continue;
     std::unordered_set<std::string> doomed;
-    for (const json& v : it.value()) doomed.insert(dump(v));
+    for (const json& v : it.value()) doomed.insert(to_json(v));
     json kept = json::array();
     for (json& v : *current) {
-      if (doomed.count(dump(v)) == 0) kept.push_back(std::move(v));
+      if (doomed.count(to_json(v)) == 0) kept.push_back(std::move(v));
     }
     *current = std::move(kept);
   }

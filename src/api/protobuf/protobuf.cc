@@ -6,8 +6,11 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "api/typecheck/formats.h"
+#include "common/base64.h"
 #include "common/json.h"
+#include "common/quantity.h"
+#include "common/strings.h"
+#include "common/time.h"
 
 #ifdef SKIFF_HAVE_BUILTIN_SCHEMA
 #include "api/schema/builtin.h"
@@ -29,11 +32,6 @@ enum WireType : int {
 };
 
 Status proto_error(std::string message) { return Status::BadRequest("proto: " + message); }
-
-// A JSON string literal of client-supplied bytes; never throws.
-std::string quote(std::string_view s) {
-  return json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace);
-}
 
 Status depth_error() {
   return proto_error("message nesting exceeds the maximum depth of " +
@@ -237,13 +235,13 @@ class Decoder {
     const TypeDef* type =
         resolve_ != nullptr && *resolve_ ? (*resolve_)(group, version, env->kind) : nullptr;
     if (type == nullptr) {
-      return Status::BadRequest("no kind " + quote(env->kind) + " is registered for version " +
-                                quote(env->api_version));
+      return Status::BadRequest("no kind " + json_quote(env->kind) + " is registered for version " +
+                                json_quote(env->api_version));
     }
     out = json::object();
     if (Status s = message(env->raw, *type, out, depth + 1); !s.ok()) return s;
-    out["apiVersion"] = sanitize_utf8(env->api_version);
-    out["kind"] = sanitize_utf8(env->kind);
+    out["apiVersion"] = replace_invalid_utf8(env->api_version);
+    out["kind"] = replace_invalid_utf8(env->kind);
     return Status::Ok();
   }
 
@@ -361,7 +359,7 @@ class Decoder {
             if (ewire != kLengthDelimited) return wrong_wire(ewire, f, parent);
             std::string_view k;
             if (Status s = er.bytes(k); !s.ok()) return s;
-            key = sanitize_utf8(k);
+            key = replace_invalid_utf8(k);
           } else if (number == 2 && f.list_wrapper) {
             // Each value is a wrapper message of strings (map[string]ExtraValue and the like).
             if (ewire != kLengthDelimited) return wrong_wire(ewire, f, parent);
@@ -484,7 +482,7 @@ class Decoder {
     if (Status s = r.bytes(data); !s.ok()) return s;
     switch (kind) {
       case ValueKind::kString:
-        v = sanitize_utf8(data);
+        v = replace_invalid_utf8(data);
         return Status::Ok();
       case ValueKind::kBytes:
         v = base64_encode(data);
@@ -547,8 +545,8 @@ class Decoder {
     });
     if (!s.ok()) return s;
     if (text.empty()) text = "0";
-    if (std::string err = quantity_error(text); !err.empty()) {
-      return Status::BadRequest("field " + f.name + ": " + err);
+    if (Result<Quantity> q = Quantity::parse(text); !q.ok()) {
+      return Status::BadRequest("field " + f.name + ": " + q.status().message());
     }
     v = std::move(text);
     return Status::Ok();
@@ -592,7 +590,7 @@ class Decoder {
       return Status::Ok();
     });
     if (!s.ok()) return s;
-    v = format_go_duration(nanos);
+    v = format_go_duration(std::chrono::nanoseconds(nanos));
     return Status::Ok();
   }
 
@@ -607,7 +605,7 @@ class Decoder {
         if (Status e = expect_wire(kLengthDelimited, w, f, "IntOrString"); !e.ok()) return e;
         std::string_view sv;
         if (Status e = r.bytes(sv); !e.ok()) return e;
-        str_val = sanitize_utf8(sv);
+        str_val = replace_invalid_utf8(sv);
         return Status::Ok();
       }
       if (Status e = expect_wire(kVarint, w, f, "IntOrString"); !e.ok()) return e;
@@ -712,7 +710,7 @@ Result<ProtobufEnvelope> parse_protobuf_envelope(std::string_view body) {
   }
   if (!env.content_encoding.empty()) {
     return Status::BadRequest("unsupported protobuf contentEncoding " +
-                              quote(env.content_encoding));
+                              json_quote(env.content_encoding));
   }
   return env;
 }

@@ -19,8 +19,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-
 // One "//" line of a comment block: [text, text_end) is the text after "//" and one space.
 struct CommentLine {
   char* text;
@@ -47,7 +45,7 @@ Markers read_markers(const std::vector<CommentLine>& lines) {
   Markers m;
   for (const CommentLine& line : lines) {
     std::string_view text = trim(std::string_view(line.text, line.text_end - line.text));
-    if (!starts_with(text, "+")) continue;
+    if (!text.starts_with("+")) continue;
     text.remove_prefix(1);
     std::string_view key = text;
     std::string_view value;
@@ -103,7 +101,7 @@ std::string_view format_description(char* block_begin, const std::vector<Comment
       del_prev_char();
       *out++ = '\n';
       *out++ = '\n';
-    } else if (starts_with(leading, "TODO") || starts_with(leading, "+")) {
+    } else if (leading.starts_with("TODO") || leading.starts_with("+")) {
       continue;
     } else if (text.front() == ' ' || text.front() == '\t') {
       del_prev_char();
@@ -186,7 +184,7 @@ std::optional<ValueKind> well_known_kind(std::string_view proto_name) {
 // "k8s.io.api.core.v1" -> "io.k8s.api.core.v1"; '_' becomes '-'.
 std::string openapi_prefix(std::string_view package) {
   std::string out;
-  if (starts_with(package, "k8s.io.")) {
+  if (package.starts_with("k8s.io.")) {
     out = "io.k8s.";
     package.remove_prefix(7);
   }
@@ -249,7 +247,7 @@ Status Parser::parse(const SchemaSource& source) {
       comment_.clear();  // a blank line detaches a comment from what follows
       continue;
     }
-    if (starts_with(text, "//")) {
+    if (text.starts_with("//")) {
       if (comment_.empty()) comment_begin_ = line_begin;
       char* t = b + 2;
       if (t < line_end && *t == ' ') ++t;
@@ -258,7 +256,7 @@ Status Parser::parse(const SchemaSource& source) {
       comment_.push_back({t, te});
       continue;
     }
-    if (starts_with(text, "package ")) {
+    if (text.starts_with("package ")) {
       if (!text.ends_with(';')) return error("package line must end with ';'");
       package_ = trim(text.substr(8, text.size() - 9));
       Markers m = read_markers(comment_);
@@ -266,12 +264,11 @@ Status Parser::parse(const SchemaSource& source) {
       comment_.clear();
       continue;
     }
-    if (starts_with(text, "syntax ") || starts_with(text, "import ") ||
-        starts_with(text, "option ")) {
+    if (text.starts_with("syntax ") || text.starts_with("import ") || text.starts_with("option ")) {
       comment_.clear();
       continue;
     }
-    if (starts_with(text, "message ")) {
+    if (text.starts_with("message ")) {
       if (message_ != nullptr) return error("nested messages are not supported");
       if (package_.empty()) return error("message before package");
       if (Status s = start_message(text.substr(8)); !s.ok()) return s;
@@ -353,7 +350,7 @@ Status Parser::add_field(std::string_view text) {
   FieldDef f;
   f.number = number;
   std::string_view type;
-  if (starts_with(type_part, "map<")) {
+  if (type_part.starts_with("map<")) {
     if (!type_part.ends_with('>')) return error("bad map type");
     std::string_view args = type_part.substr(4, type_part.size() - 5);
     size_t comma = args.find(',');
@@ -399,7 +396,7 @@ Status Parser::add_field(std::string_view text) {
 Status Parser::resolve() {
   for (const Reference& ref : references_) {
     std::string_view type = ref.type;
-    if (starts_with(type, ".")) type.remove_prefix(1);
+    if (type.starts_with(".")) type.remove_prefix(1);
     std::string proto_name = type.find('.') == std::string_view::npos
                                  ? std::string(ref.package) + "." + std::string(type)
                                  : std::string(type);

@@ -4,8 +4,10 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "api/typecheck/formats.h"
+#include "common/base64.h"
 #include "common/json.h"
+#include "common/quantity.h"
+#include "common/time.h"
 
 namespace skiff::api {
 
@@ -15,8 +17,7 @@ Result<FieldValidation> parse_field_validation(std::string_view value) {
   if (value == "Strict") return FieldValidation::kStrict;
   if (value == "Warn" || value.empty()) return FieldValidation::kWarn;
   if (value == "Ignore") return FieldValidation::kIgnore;
-  std::string msg = "Unsupported value: " +
-                    json(std::string(value)).dump(-1, ' ', false, json::error_handler_t::replace) +
+  std::string msg = "Unsupported value: " + json_quote(value) +
                     ": supported values: \"\", \"Ignore\", \"Strict\", \"Warn\"";
   Status s = Status::Invalid("fieldValidation: " + msg);
   s.add_cause({"FieldValueNotSupported", msg, "fieldValidation"});
@@ -33,11 +34,6 @@ Status decode_error(Status status, std::string_view kind, std::string_view versi
 }
 
 namespace {
-
-// A JSON string literal; never throws, whatever bytes the value holds.
-std::string quote(std::string_view s) {
-  return json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace);
-}
 
 // "io.k8s.api.apps.v1.DeploymentSpec" -> "DeploymentSpec" (the Go struct name).
 std::string_view short_name(std::string_view type_name) {
@@ -331,11 +327,8 @@ class Checker {
         return v.is_number() || wrong(json_type_name(v));
       case ValueKind::kBytes: {
         if (!v.is_string()) return wrong(json_type_name(v));
-        size_t at = 0;
-        if (!base64_decode(v.get_ref<const std::string&>(), &at)) {
-          return fail("illegal base64 data at input byte " + std::to_string(at));
-        }
-        return true;
+        Result<std::string> decoded = base64_decode(v.get_ref<const std::string&>());
+        return decoded.ok() || fail(decoded.status().message());
       }
       case ValueKind::kObject:
         if (f.type == nullptr) return true;
@@ -343,24 +336,25 @@ class Checker {
         return check_object(v, *f.type, depth + 1, false);
       case ValueKind::kQuantity: {
         if (v.is_number()) v = v.dump();  // Go reads the number's text as the quantity
-        if (!v.is_string()) return fail(quantity_error(""));
-        std::string err = quantity_error(v.get_ref<const std::string&>());
-        return err.empty() || fail(std::move(err));
+        // A value that is neither string nor number fails as empty text does.
+        Result<Quantity> q = Quantity::parse(
+            v.is_string() ? std::string_view(v.get_ref<const std::string&>()) : std::string_view());
+        return q.ok() || fail(q.status().message());
       }
       case ValueKind::kTime:
       case ValueKind::kMicroTime: {
         if (!v.is_string()) return wrong(json_type_name(v));
         const std::string& s = v.get_ref<const std::string&>();
-        if (parse_rfc3339(s)) return true;
+        if (parse_rfc3339_timestamp(s).ok()) return true;
         const char* layout = f.kind == ValueKind::kTime ? "2006-01-02T15:04:05Z07:00"
                                                         : "2006-01-02T15:04:05.000000Z07:00";
-        return fail("parsing time " + quote(s) + " as \"" + layout + "\": cannot parse " +
-                    quote(s) + " as RFC 3339");
+        return fail("parsing time " + json_quote(s) + " as \"" + layout + "\": cannot parse " +
+                    json_quote(s) + " as RFC 3339");
       }
       case ValueKind::kDuration: {
         if (!v.is_string()) return wrong(json_type_name(v));
         const std::string& s = v.get_ref<const std::string&>();
-        return is_go_duration(s) || fail("time: invalid duration " + quote(s));
+        return parse_go_duration(s).ok() || fail("time: invalid duration " + json_quote(s));
       }
       case ValueKind::kIntOrString:
         if (v.is_string()) return true;
@@ -395,14 +389,14 @@ Status check_fields(json& obj, const TypeDef& type, FieldValidation mode,
       std::string msg = "strict decoding error: ";
       for (size_t i = 0; i < unknown.size(); i++) {
         if (i > 0) msg += ", ";
-        msg += "unknown field " + quote(unknown[i]);
+        msg += "unknown field " + json_quote(unknown[i]);
       }
       return Status::BadRequest(std::move(msg));
     }
     case FieldValidation::kWarn:
       if (warnings != nullptr) {
         for (const std::string& path : unknown) {
-          warnings->push_back("unknown field " + quote(path));
+          warnings->push_back("unknown field " + json_quote(path));
         }
       }
       break;

@@ -7,9 +7,11 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
-#include <cctype>
 #include <set>
 #include <utility>
+
+#include "common/random.h"
+#include "common/strings.h"
 
 namespace skiff::apiserver::pki {
 namespace {
@@ -176,8 +178,7 @@ std::string SubjectAltName::to_string() const {
 }
 
 Result<SubjectAltName> classify_san(std::string_view entry) {
-  while (!entry.empty() && std::isspace(uint8_t(entry.front()))) entry.remove_prefix(1);
-  while (!entry.empty() && std::isspace(uint8_t(entry.back()))) entry.remove_suffix(1);
+  entry = trim_space(entry);
   if (entry.empty()) return Status::Invalid("empty subject alternative name");
   std::string text(entry);
   bool bracketed = text.size() >= 2 && text.front() == '[' && text.back() == ']';
@@ -197,9 +198,7 @@ Result<SubjectAltName> classify_san(std::string_view entry) {
     san.value = inet_ntop(AF_INET6, buf, canon, sizeof(canon));
     return san;
   }
-  std::string name = text;
-  std::transform(name.begin(), name.end(), name.begin(),
-                 [](unsigned char c) { return char(std::tolower(c)); });
+  std::string name = ascii_lower(text);
   if (bracketed || !valid_dns_name(name)) {
     return Status::Invalid("subject alternative name \"" + text +
                            "\" is neither an IP address nor a valid DNS name");
@@ -227,9 +226,7 @@ std::vector<SubjectAltName> certificate_sans(X509* cert) {
     SubjectAltName san;
     if (type == GEN_DNS) {
       san.kind = SubjectAltName::Kind::kDns;
-      san.value.assign(data);
-      std::transform(san.value.begin(), san.value.end(), san.value.begin(),
-                     [](unsigned char c) { return char(std::tolower(c)); });
+      san.value = ascii_lower(data);
     } else if (type == GEN_IPADD && (data.size() == 4 || data.size() == 16)) {
       char canon[INET6_ADDRSTRLEN];
       san.kind = SubjectAltName::Kind::kIp;

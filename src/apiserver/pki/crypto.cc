@@ -5,74 +5,18 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 
-#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
+#include "common/base64.h"
+
 namespace skiff::apiserver::pki {
 namespace {
 
 using BioPtr = std::unique_ptr<BIO, OpenSslFree<&BIO_free>>;
-
-constexpr char kBase64Std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-constexpr char kBase64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string base64_encode_with(std::string_view in, const char* alphabet, bool pad) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 3 <= in.size(); i += 3) {
-    uint32_t v = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) |
-                 uint32_t(uint8_t(in[i + 2]));
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += alphabet[v & 63];
-  }
-  size_t rest = in.size() - i;
-  if (rest == 1) {
-    uint32_t v = uint32_t(uint8_t(in[i])) << 16;
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    if (pad) out += "==";
-  } else if (rest == 2) {
-    uint32_t v = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    if (pad) out += '=';
-  }
-  return out;
-}
-
-// Decodes unpadded base64 over `alphabet`. Rejects a length of 1 mod 4 (no byte can end
-// there) and non-zero unused trailing bits, so every byte string has exactly one encoding.
-std::optional<std::string> base64_decode_unpadded(std::string_view in, const char* alphabet) {
-  std::array<int8_t, 256> table;
-  table.fill(-1);
-  for (int i = 0; i < 64; ++i) table[uint8_t(alphabet[i])] = int8_t(i);
-  if (in.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  out.reserve(in.size() / 4 * 3 + 2);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int8_t v = table[uint8_t(c)];
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | uint32_t(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += char((acc >> bits) & 0xff);
-    }
-  }
-  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
-  return out;
-}
 
 }  // namespace
 
@@ -90,16 +34,6 @@ Status openssl_error(std::string_view what) {
 }
 
 void clear_openssl_errors() { ERR_clear_error(); }
-
-std::string random_bytes(size_t n) {
-  std::string out(n, '\0');
-  if (n > 0 && RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), int(n)) != 1) {
-    // No key, serial, secret or jti may be made from a failed RNG; see the header.
-    std::fputs("skiff: the OpenSSL random number generator failed\n", stderr);
-    std::abort();
-  }
-  return out;
-}
 
 std::string sha256(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -141,34 +75,6 @@ std::optional<std::string> hex_decode(std::string_view hex) {
     out += char((hi << 4) | lo);
   }
   return out;
-}
-
-std::string base64_encode(std::string_view bytes) {
-  return base64_encode_with(bytes, kBase64Std, true);
-}
-
-std::string base64url_encode(std::string_view bytes) {
-  return base64_encode_with(bytes, kBase64Url, false);
-}
-
-std::optional<std::string> base64_decode(std::string_view text) {
-  if (text.size() % 4 != 0) return std::nullopt;
-  size_t pad = 0;
-  while (pad < 2 && pad < text.size() && text[text.size() - 1 - pad] == '=') ++pad;
-  return base64_decode_unpadded(text.substr(0, text.size() - pad), kBase64Std);
-}
-
-std::optional<std::string> base64url_decode(std::string_view text) {
-  return base64_decode_unpadded(text, kBase64Url);
-}
-
-std::string random_uuid() {
-  std::string b = random_bytes(16);
-  b[6] = char((uint8_t(b[6]) & 0x0f) | 0x40);  // version 4
-  b[8] = char((uint8_t(b[8]) & 0x3f) | 0x80);  // RFC 4122 variant
-  std::string h = hex_encode(b);
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
-         "-" + h.substr(20);
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {

@@ -1,5 +1,5 @@
-// Private to apiserver/pki: owning handles for OpenSSL objects, digests, randomness and the
-// text encodings credentials use (hex, base64, base64url), plus the parsed-key cache.
+// Private to apiserver/pki: owning handles for OpenSSL objects, digests, hex, and the parsed-key
+// cache. Randomness (random_bytes, new_uuid) is common/random.h's and base64 common/base64.h's.
 //
 // Every function that fails because of OpenSSL drains the thread's OpenSSL error queue into
 // the returned Status, so no stale error is left behind to confuse a later SSL_get_error on
@@ -36,23 +36,9 @@ Status openssl_error(std::string_view what);
 // Drops queued OpenSSL errors after a failure that was expected and handled.
 void clear_openssl_errors();
 
-// Cryptographically secure random bytes. Aborts if the RNG cannot be seeded: nothing here can
-// be issued safely without it, and OpenSSL only fails that on a broken system.
-std::string random_bytes(size_t n);
-
 std::string sha256(std::string_view data);
 std::string hex_encode(std::string_view bytes);               // lowercase
 std::optional<std::string> hex_decode(std::string_view hex);  // either case
-
-std::string base64_encode(std::string_view bytes);     // RFC 4648 §4, padded
-std::string base64url_encode(std::string_view bytes);  // RFC 4648 §5, unpadded
-// Strict decoders: nullopt for any character outside the alphabet, wrong padding, or
-// non-zero trailing bits. base64_decode requires padding; base64url_decode forbids it.
-std::optional<std::string> base64_decode(std::string_view text);
-std::optional<std::string> base64url_decode(std::string_view text);
-
-// A random RFC 4122 version 4 UUID in canonical lowercase form.
-std::string random_uuid();
 
 // Compares in time that depends only on the lengths (equal lengths) or not at all on the
 // contents (different lengths, by comparing digests).

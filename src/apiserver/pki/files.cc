@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "apiserver/pki/crypto.h"
+#include "common/random.h"
 
 namespace skiff::apiserver::pki {
 namespace {
@@ -76,7 +76,7 @@ Status ensure_directory(const std::string& path, mode_t mode, bool tighten) {
 }
 
 Status write_file_atomic(const std::string& path, std::string_view data, mode_t mode) {
-  std::string tmp = path + ".tmp-" + hex_encode(random_bytes(8));
+  std::string tmp = path + ".tmp-" + random_hex(8);
   // O_EXCL|O_NOFOLLOW: never write through a file or link someone else placed at the name.
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0600));
   if (fd.get() < 0) return system_error("create", tmp, errno);

@@ -1,8 +1,8 @@
 #include <string>
 
-#include "apiserver/pki/crypto.h"
 #include "apiserver/pki/files.h"
 #include "apiserver/pki/pki.h"
+#include "common/base64.h"
 
 namespace skiff::apiserver::pki {
 

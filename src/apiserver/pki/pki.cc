@@ -5,13 +5,14 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <ctime>
 #include <functional>
 
 #include "apiserver/pki/certificates.h"
 #include "apiserver/pki/crypto.h"
 #include "apiserver/pki/files.h"
+#include "common/random.h"
+#include "common/strings.h"
 
 namespace skiff::apiserver::pki {
 namespace {
@@ -20,12 +21,6 @@ constexpr mode_t kPrivateFileMode = 0600;
 constexpr mode_t kPublicFileMode = 0644;
 constexpr mode_t kDirectoryMode = 0700;
 constexpr size_t kJoinSecretBytes = 16;  // as K3s: 128 random bits, hex
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(uint8_t(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(uint8_t(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 // The first address after the network address of a CIDR: the `kubernetes` Service's
 // ClusterIP. Like Go's net.ParseCIDR, host bits in the address are ignored.
@@ -96,14 +91,14 @@ Result<std::vector<SubjectAltName>> wanted_serving_sans(const PkiOptions& opts) 
   std::string_view cidrs = opts.service_cidr;
   while (!cidrs.empty()) {
     size_t comma = cidrs.find(',');
-    std::string_view one = trim(cidrs.substr(0, comma));
+    std::string_view one = trim_space(cidrs.substr(0, comma));
     cidrs = comma == std::string_view::npos ? std::string_view() : cidrs.substr(comma + 1);
     if (one.empty()) continue;
     auto ip = first_service_ip(one);
     if (!ip.ok()) return ip.status();
     add(*ip);
   }
-  std::string_view bind = trim(opts.bind_address);
+  std::string_view bind = trim_space(opts.bind_address);
   if (!bind.empty() && bind != "0.0.0.0" && bind != "::" && bind != "[::]") {
     auto ip = classify_san(bind);
     if (!ip.ok() || ip->kind != SubjectAltName::Kind::kIp) {
@@ -112,7 +107,7 @@ Result<std::vector<SubjectAltName>> wanted_serving_sans(const PkiOptions& opts) 
     add(*ip);
   }
   for (const std::string& entry : opts.tls_sans) {
-    if (trim(entry).empty()) continue;
+    if (trim_space(entry).empty()) continue;
     Status s = add_text(entry);
     if (!s.ok()) return Status::Invalid("tls-san: " + s.message());
   }
@@ -269,18 +264,18 @@ Status ensure_join_token(const std::optional<JoinToken>& flag_token, Pki* pki) {
   if (flag_token) {
     secret = flag_token->secret;
   } else if (file->has_value()) {
-    auto parsed = parse_join_token(trim(**file));
+    auto parsed = parse_join_token(trim_space(**file));
     if (!parsed.ok()) {
       return Status::Internal(pki->token_path +
                               " does not hold a join token: " + parsed.status().message());
     }
     secret = parsed->secret;
   } else {
-    secret = hex_encode(random_bytes(kJoinSecretBytes));
+    secret = random_hex(kJoinSecretBytes);
   }
   // The hash is recomputed each start so the file always names the CA actually in use.
   std::string token = "K10" + hex_encode(sha256(pki->ca_cert_pem)) + "::server:" + secret;
-  if (!file->has_value() || trim(**file) != token) {
+  if (!file->has_value() || trim_space(**file) != token) {
     Status s = write_file_atomic(pki->token_path, token + "\n", kPrivateFileMode);
     if (!s.ok()) return s;
   }

@@ -5,13 +5,15 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <cctype>
 #include <climits>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "apiserver/pki/crypto.h"
 #include "apiserver/pki/pki.h"
+#include "common/base64.h"
+#include "common/random.h"
+#include "common/strings.h"
 
 namespace skiff::apiserver::pki {
 namespace {
@@ -126,8 +128,8 @@ bool nesting_within(std::string_view text, int max_depth) {
 
 // Decodes one base64url JWS segment holding a JSON object; nullopt for anything else.
 std::optional<json> decode_json_segment(std::string_view segment) {
-  auto text = base64url_decode(segment);
-  if (!text || !nesting_within(*text, kMaxJsonNesting)) return std::nullopt;
+  Result<std::string> text = base64url_decode_strict(segment);
+  if (!text.ok() || !nesting_within(*text, kMaxJsonNesting)) return std::nullopt;
   try {
     json value = json::parse(*text, nullptr, /*allow_exceptions=*/false);
     if (value.is_discarded() || !value.is_object()) return std::nullopt;
@@ -259,8 +261,8 @@ Result<nlohmann::json> verify_token(std::string_view jwt, const Pki& pki, int64_
     if (!kid->is_string() || kid->get_ref<const std::string&>() != k.sa_kid)
       return reject("unknown signing key");
   }
-  auto sig = base64url_decode(sig_b64);
-  if (!sig) return reject("malformed signature");
+  Result<std::string> sig = base64url_decode_strict(sig_b64);
+  if (!sig.ok()) return reject("malformed signature");
   std::string_view signed_part = jwt.substr(0, dot2);
   if (!verify_bytes(k.sa_verify_key.get(), k.sa_alg, signed_part, *sig))
     return reject("signature does not verify");
@@ -294,7 +296,7 @@ nlohmann::json service_account_claims(const std::string& ns, const std::string& 
               {"exp", now + expiration_seconds},
               {"iat", now},
               {"nbf", now},
-              {"jti", random_uuid()},
+              {"jti", new_uuid()},
               {"kubernetes.io", std::move(k8s)}};
 }
 
@@ -345,8 +347,7 @@ Result<JoinToken> parse_join_token(std::string_view token) {
     if (!hash.empty()) {
       if (hash.size() != 64 || !hex_decode(hash))
         return Status::BadRequest("invalid token CA hash: want 64 hex digits");
-      out.ca_hash.assign(hash);
-      for (char& c : out.ca_hash) c = char(std::tolower(uint8_t(c)));
+      out.ca_hash = ascii_lower(hash);
     }
     creds = rest.substr(sep + 2);
   }

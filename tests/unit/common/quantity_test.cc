@@ -159,5 +159,27 @@ TEST(QuantityTest, FromJson) {
   EXPECT_FALSE(Quantity::from_json(json("abc")).ok());
 }
 
+TEST(QuantityTest, AcceptsEveryKubernetesForm) {
+  for (const char* s : {"0", "1", "500m", "1Gi", "1.5Gi", "100Ki", "1e3", "1E-3", "2k", "-1", "+1",
+                        ".5", "5.", "10n", "1u", "3P", "4Ei", "1e+20", "0.0001"}) {
+    EXPECT_TRUE(Quantity::parse(s).ok()) << s;
+  }
+  // Go's parser reads a missing number as zero.
+  EXPECT_TRUE(Quantity::parse("-").ok());
+  EXPECT_TRUE(Quantity::parse("Mi").ok());
+}
+
+TEST(QuantityTest, RejectsWithKubernetesMessages) {
+  const std::string format =
+      "quantities must match the regular expression "
+      "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+  for (const char* s : {"", "abc", "1 Gi", "1Gi ", "-abc", "1..2", "1e3e", "1KiB"}) {
+    EXPECT_EQ(Quantity::parse(s).status().message(), format) << s;
+  }
+  for (const char* s : {"1K", "1mi", "1e", "1e99999999999"}) {
+    EXPECT_EQ(Quantity::parse(s).status().message(), "unable to parse quantity's suffix") << s;
+  }
+}
+
 }  // namespace
 }  // namespace skiff

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace skiff {
 namespace {
 
@@ -34,6 +36,38 @@ TEST(Utf8Test, ValidationAndRepair) {
   std::string out;
   append_utf8(out, 0x1F600);
   EXPECT_EQ(out, "\xF0\x9F\x98\x80");
+}
+
+TEST(GoQuoteTest, EscapesAsStrconvQuote) {
+  EXPECT_EQ(go_quote("plain"), "\"plain\"");
+  EXPECT_EQ(go_quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
+  EXPECT_EQ(go_quote("tab\tnl\n"), "\"tab\\tnl\\n\"");
+  EXPECT_EQ(go_quote(std::string("\x01", 1)), "\"\\x01\"");
+  EXPECT_EQ(go_quote("caf\xc3\xa9"), "\"caf\xc3\xa9\"");
+  EXPECT_EQ(go_quote("\xff"), "\"\\xff\"");
+  EXPECT_EQ(go_quote("\xc2\xa0"), "\"\\u00a0\"");
+  EXPECT_EQ(go_quote("\xe1\x9a\x80"), "\"\\u1680\"") << "a space other than U+0020";
+  EXPECT_EQ(go_quote("\xef\xbf\xbd"), "\"\xef\xbf\xbd\"") << "U+FFFD is printable";
+}
+
+TEST(Utf8Test, InvalidSequencesBecomeReplacementCharacters) {
+  EXPECT_EQ(replace_invalid_utf8("plain"), "plain");
+  EXPECT_EQ(replace_invalid_utf8("caf\xC3\xA9"), "caf\xC3\xA9");
+  EXPECT_EQ(replace_invalid_utf8("a\xFF"
+                                 "b"),
+            "a\xEF\xBF\xBD"
+            "b");
+  EXPECT_EQ(replace_invalid_utf8("\xC3"), "\xEF\xBF\xBD");
+  EXPECT_EQ(replace_invalid_utf8("\xED\xA0\x80"),
+            "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");                        // surrogate
+  EXPECT_EQ(replace_invalid_utf8("\xC0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong
+}
+
+TEST(AsciiTest, LowerAndTrimSpace) {
+  EXPECT_EQ(ascii_lower("CronTab-List_2 \xC3\x89"), "crontab-list_2 \xC3\x89");
+  EXPECT_EQ(trim_space(" \t\n\v\f\rx y\r\n"), "x y");
+  EXPECT_EQ(trim_space(" \t "), "");
+  EXPECT_EQ(trim_space(""), "");
 }
 
 }  // namespace

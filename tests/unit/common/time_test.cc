@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 namespace skiff {
@@ -156,6 +157,57 @@ TEST(ClockTest, FakeClockMovesOnlyWhenTold) {
   EXPECT_EQ(format_rfc3339(clock.now()), "2030-06-01T12:00:00Z");
   const Clock& real = Clock::real();
   EXPECT_GT(real.now(), at("2024-01-01T00:00:00Z"));
+}
+
+TEST(Rfc3339Test, TimestampsCoverEveryRfc3339Year) {
+  auto t = parse_rfc3339_timestamp("2024-02-29T23:59:59Z");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->seconds, 1709251199);
+  EXPECT_EQ(*format_rfc3339(*t, 0), "2024-02-29T23:59:59Z");
+
+  auto off = parse_rfc3339_timestamp("2024-03-01T01:59:59.5+02:00");
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off->seconds, 1709251199);
+  EXPECT_EQ(off->nanos, 500000000);
+  EXPECT_EQ(*format_rfc3339(*off, 6), "2024-02-29T23:59:59.500000Z");
+
+  EXPECT_EQ(*format_rfc3339(Timestamp{0, 0}, 0), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(*format_rfc3339(Timestamp{-1, 0}, 0), "1969-12-31T23:59:59Z");
+  EXPECT_EQ(*format_rfc3339(Timestamp{kGoZeroTimeSeconds, 0}, 0), "0001-01-01T00:00:00Z");
+  EXPECT_EQ(parse_rfc3339_timestamp("0001-01-01T00:00:00Z")->seconds, kGoZeroTimeSeconds);
+  EXPECT_EQ(*format_rfc3339(*parse_rfc3339_timestamp("9999-12-31T23:59:59.123456789Z"), 9),
+            "9999-12-31T23:59:59.123456789Z");
+  EXPECT_FALSE(format_rfc3339(Timestamp{INT64_MAX, 0}, 0));
+  EXPECT_FALSE(format_rfc3339(Timestamp{INT64_MIN, 0}, 0));
+  EXPECT_FALSE(format_rfc3339(Timestamp{0, -1}, 0));
+
+  for (const char* bad :
+       {"", "2024-02-30T00:00:00Z", "2023-02-29T00:00:00Z", "2024-01-01", "2024-01-01 00:00:00Z",
+        "2024-01-01T24:00:00Z", "2024-01-01T00:00:60Z", "2024-01-01T00:00:00",
+        "2024-01-01T00:00:00.Z", "2024-01-01T00:00:00+0200", "2024-01-01T00:00:00Zjunk",
+        "2024-13-01T00:00:00Z"}) {
+    EXPECT_FALSE(parse_rfc3339_timestamp(bad).ok()) << bad;
+  }
+}
+
+TEST(HumanDurationTest, SecondsNeverOverflow) {
+  EXPECT_EQ(human_duration_seconds(-2), "<invalid>");
+  EXPECT_EQ(human_duration_seconds(330), "5m30s");
+  EXPECT_EQ(human_duration_seconds(int64_t{1000} * 365 * 24 * 3600), "1000y");
+}
+
+TEST(GoDurationTest, ValidityAndNanosecondFormatting) {
+  for (const char* d :
+       {"0", "1h0m0s", "1.5s", "300ms", "-2m", "1h30m", "1us", "1\xC2\xB5s", ".5h"}) {
+    EXPECT_TRUE(parse_go_duration(d).ok()) << d;
+  }
+  for (const char* d : {"", "1", "h", "1x", "1.s.", "1 h", "-", "9999999999999999999h"}) {
+    EXPECT_FALSE(parse_go_duration(d).ok()) << d;
+  }
+  EXPECT_EQ(format_go_duration(3600'000'000'000ns), "1h0m0s");
+  EXPECT_EQ(format_go_duration(1'500ns), "1.5\xC2\xB5s");
+  EXPECT_EQ(format_go_duration(7ns), "7ns");
+  EXPECT_EQ(format_go_duration(-90'000'000'000ns), "-1m30s");
 }
 
 }  // namespace

@@ -6,16 +6,6 @@
 namespace skiff::api::builtin {
 namespace {
 
-TEST(FieldErrors, GoQuoteEscapesAsStrconvQuote) {
-  EXPECT_EQ(go_quote("plain"), "\"plain\"");
-  EXPECT_EQ(go_quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
-  EXPECT_EQ(go_quote("tab\tnl\n"), "\"tab\\tnl\\n\"");
-  EXPECT_EQ(go_quote(std::string("\x01", 1)), "\"\\x01\"");
-  EXPECT_EQ(go_quote("caf\xc3\xa9"), "\"caf\xc3\xa9\"");
-  EXPECT_EQ(go_quote("\xff"), "\"\\xff\"");
-  EXPECT_EQ(go_quote("\xc2\xa0"), "\"\\u00a0\"");
-}
-
 TEST(FieldErrors, GoMapAndSliceRenderings) {
   json labels = {{"b", "2"}, {"a", "1"}};
   EXPECT_EQ(go_string_map(&labels), "map[string]string{\"a\":\"1\", \"b\":\"2\"}");

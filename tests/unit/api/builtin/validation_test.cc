@@ -481,5 +481,42 @@ TEST(BuiltinValidation, MetadataNameIsImmutable) {
       "ConfigMap \"cfg2\" is invalid: metadata.name: Invalid value: \"cfg2\": field is immutable");
 }
 
+json crontab_crd() {
+  return json::parse(R"({
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "crontabs.stable.example.com"},
+    "spec": {"group": "stable.example.com", "scope": "Namespaced",
+             "names": {"plural": "crontabs", "kind": "CronTab"},
+             "versions": [{"name": "v1", "served": true, "storage": true,
+                           "schema": {"openAPIV3Schema": {"type": "object"}}}]}})");
+}
+
+TEST(BuiltinValidation, CustomResourceDefinitionsMustBeServable) {
+  const std::string g = "apiextensions.k8s.io";
+  Status s = create(g, "customresourcedefinitions", crontab_crd());
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  json crd = crontab_crd();
+  crd["spec"]["versions"][0].erase("schema");
+  EXPECT_EQ(create(g, "customresourcedefinitions", crd).message(),
+            "CustomResourceDefinition.apiextensions.k8s.io \"crontabs.stable.example.com\" is "
+            "invalid: spec.versions[0].schema.openAPIV3Schema: Required value: schemas are "
+            "required");
+  crd = crontab_crd();
+  crd["spec"]["conversion"] = {{"strategy", "Magic"}};
+  EXPECT_EQ(create(g, "customresourcedefinitions", crd).message(),
+            "CustomResourceDefinition.apiextensions.k8s.io \"crontabs.stable.example.com\" is "
+            "invalid: spec.conversion.strategy: Unsupported value: \"Magic\": supported values: "
+            "\"None\", \"Webhook\"");
+}
+
+TEST(BuiltinValidation, CustomResourceDefinitionScopeIsImmutable) {
+  json crd = crontab_crd();
+  json changed = crd;
+  changed["spec"]["scope"] = "Cluster";
+  EXPECT_EQ(update("apiextensions.k8s.io", "customresourcedefinitions", changed, crd).message(),
+            "CustomResourceDefinition.apiextensions.k8s.io \"crontabs.stable.example.com\" is "
+            "invalid: spec.scope: Invalid value: \"Cluster\": field is immutable");
+}
+
 }  // namespace
 }  // namespace skiff::api

@@ -5,6 +5,7 @@
 
 #include "apiserver/pki/crypto.h"
 #include "apiserver/pki/pki.h"
+#include "common/base64.h"
 #include "test_support.h"
 
 namespace skiff::apiserver::pki {
@@ -16,8 +17,8 @@ using testing::read_all;
 using testing::TempDir;
 
 std::string decoded(const YAML::Node& node) {
-  auto bytes = base64_decode(node.as<std::string>());
-  return bytes ? *bytes : std::string("<not base64>");
+  Result<std::string> bytes = base64_decode_strict(node.as<std::string>());
+  return bytes.ok() ? *bytes : std::string("<not base64>");
 }
 
 TEST(KubeconfigTest, EmbedsCaAndAdminCredentialsForContextSkiff) {

@@ -9,6 +9,7 @@
 
 #include "apiserver/pki/crypto.h"
 #include "apiserver/pki/pki.h"
+#include "common/base64.h"
 #include "test_support.h"
 
 namespace skiff::apiserver::pki {
@@ -50,8 +51,8 @@ std::vector<std::string> split(const std::string& jwt) {
 }
 
 json decode(const std::string& segment) {
-  auto text = base64url_decode(segment);
-  return text ? json::parse(*text, nullptr, false) : json();
+  Result<std::string> text = base64url_decode_strict(segment);
+  return text.ok() ? json::parse(*text, nullptr, false) : json();
 }
 
 TEST(ServiceAccountClaimsTest, FollowKubernetesLayout) {
@@ -96,7 +97,7 @@ TEST_F(TokensTest, SignedTokenVerifiesAndReturnsItsClaims) {
   std::string digest = sha256(std::string_view(reinterpret_cast<char*>(der), size_t(len)));
   OPENSSL_free(der);
   EXPECT_EQ(header["kid"], base64url_encode(digest));
-  EXPECT_EQ(base64url_decode(parts[2])->size(), 64u);  // r || s
+  EXPECT_EQ(base64url_decode_strict(parts[2])->size(), 64u);  // r || s
 
   Pki uncached = pki_;
   uncached.keys = nullptr;
@@ -123,7 +124,7 @@ TEST_F(TokensTest, TamperedPayloadIsRejected) {
 
 TEST_F(TokensTest, TamperedSignatureIsRejected) {
   std::string jwt = token(claims());
-  std::string sig = *base64url_decode(split(jwt)[2]);
+  std::string sig = *base64url_decode_strict(split(jwt)[2]);
   for (size_t i : {size_t(0), size_t(31), size_t(32), size_t(63)}) {
     std::string bad = sig;
     bad[i] = char(bad[i] ^ 1);
