@@ -17,6 +17,7 @@
 #include "apiserver/crd_registrar.h"
 #include "apiserver/discovery.h"
 #include "apiserver/http.h"
+#include "apiserver/local_transport.h"
 #include "apiserver/namespace_lifecycle.h"
 #include "apiserver/request_info.h"
 #include "apiserver/responses.h"
@@ -321,6 +322,15 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const Options& o) {
 }
 
 unsigned ApiServer::port() const { return impl_->port; }
+
+std::shared_ptr<client::Transport> ApiServer::local_transport(const std::string& user_name) {
+  std::vector<asio::io_context*> workers;
+  for (auto& w : impl_->workers) workers.push_back(w.get());
+  Impl* impl = impl_.get();
+  User user{user_name, {"system:masters", "system:authenticated"}, ""};
+  return std::make_shared<LocalTransport>(
+      workers, [impl](Exchange& ex) { return impl->handle(ex); }, user);
+}
 std::string ApiServer::kubeconfig_path() const { return impl_->kubeconfig; }
 
 void ApiServer::wait() {

@@ -14,9 +14,11 @@
 
 #include "common/status.h"
 
-namespace skiff::apiserver {
+namespace skiff::client {
+class Transport;
+}  // namespace skiff::client
 
-struct ServerOptions;
+namespace skiff::apiserver {
 
 class ApiServer {
  public:
@@ -37,6 +39,9 @@ class ApiServer {
   static Result<std::unique_ptr<ApiServer>> start(const Options& options);
 
   unsigned port() const;
+  // A client transport that serves requests in-process, through the same handlers as remote
+  // clients, authenticated as `user_name` with full rights (group system:masters).
+  std::shared_ptr<client::Transport> local_transport(const std::string& user_name);
   std::string kubeconfig_path() const;
   // Blocks until stop() is called or SIGINT/SIGTERM arrives, then shuts down cleanly.
   void wait();

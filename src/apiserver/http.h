@@ -73,10 +73,13 @@ class Query {
 std::string percent_decode(std::string_view s);
 
 // One request and the means to answer it. Handlers call reply() exactly once, or
-// begin_stream() followed by write_chunk()... and end_stream().
+// begin_stream() followed by write_chunk()... and end_stream(). Requests arrive over the
+// network (NetworkExchange) or from components inside the server (LocalExchange, through
+// the in-process client transport); handlers cannot tell them apart.
 class Exchange {
  public:
-  Exchange(Stream& stream, HttpRequest& req, User user);
+  Exchange(HttpRequest& req, User user);
+  virtual ~Exchange() = default;
 
   HttpRequest& request() { return req_; }
   const User& user() const { return user_; }
@@ -84,25 +87,37 @@ class Exchange {
   const Query& query() const { return query_; }
   std::string header(std::string_view name) const;
 
-  asio::awaitable<void> reply(Response r);
+  virtual asio::awaitable<void> reply(Response r) = 0;
   // Starts a chunked response; false if the client is gone.
-  asio::awaitable<bool> begin_stream(unsigned status, std::string content_type);
+  virtual asio::awaitable<bool> begin_stream(unsigned status, std::string content_type) = 0;
   // Writes and flushes one chunk; false if the client is gone.
-  asio::awaitable<bool> write_chunk(std::string_view data);
-  asio::awaitable<void> end_stream();
+  virtual asio::awaitable<bool> write_chunk(std::string_view data) = 0;
+  virtual asio::awaitable<void> end_stream() = 0;
 
   bool responded() const { return responded_; }
   bool keep_alive() const { return keep_alive_; }
-  Stream& stream() { return stream_; }
 
- private:
-  Stream& stream_;
+ protected:
   HttpRequest& req_;
   User user_;
   std::string path_;
   Query query_;
   bool responded_ = false;
   bool keep_alive_ = true;
+};
+
+// An exchange on a client's TLS connection.
+class NetworkExchange final : public Exchange {
+ public:
+  NetworkExchange(Stream& stream, HttpRequest& req, User user);
+  asio::awaitable<void> reply(Response r) override;
+  asio::awaitable<bool> begin_stream(unsigned status, std::string content_type) override;
+  asio::awaitable<bool> write_chunk(std::string_view data) override;
+  asio::awaitable<void> end_stream() override;
+  Stream& stream() { return stream_; }
+
+ private:
+  Stream& stream_;
 };
 
 using Handler = std::function<asio::awaitable<void>(Exchange&)>;

@@ -81,8 +81,7 @@ bool Query::flag(std::string_view key) const {
   return v == "true" || v == "1" || v == "True";
 }
 
-Exchange::Exchange(Stream& stream, HttpRequest& req, User user)
-    : stream_(stream), req_(req), user_(std::move(user)) {
+Exchange::Exchange(HttpRequest& req, User user) : req_(req), user_(std::move(user)) {
   std::string_view target(req.target().data(), req.target().size());
   size_t q = target.find('?');
   path_ = percent_decode(target.substr(0, q));
@@ -96,7 +95,10 @@ std::string Exchange::header(std::string_view name) const {
   return std::string(it->value());
 }
 
-asio::awaitable<void> Exchange::reply(Response r) {
+NetworkExchange::NetworkExchange(Stream& stream, HttpRequest& req, User user)
+    : Exchange(req, std::move(user)), stream_(stream) {}
+
+asio::awaitable<void> NetworkExchange::reply(Response r) {
   responded_ = true;
   http::response<http::string_body> res{static_cast<http::status>(r.status), req_.version()};
   res.set(http::field::content_type, r.content_type);
@@ -110,7 +112,7 @@ asio::awaitable<void> Exchange::reply(Response r) {
   if (ec) keep_alive_ = false;
 }
 
-asio::awaitable<bool> Exchange::begin_stream(unsigned status, std::string content_type) {
+asio::awaitable<bool> NetworkExchange::begin_stream(unsigned status, std::string content_type) {
   responded_ = true;
   http::response<http::empty_body> res{static_cast<http::status>(status), req_.version()};
   res.set(http::field::content_type, content_type);
@@ -129,7 +131,7 @@ asio::awaitable<bool> Exchange::begin_stream(unsigned status, std::string conten
   co_return true;
 }
 
-asio::awaitable<bool> Exchange::write_chunk(std::string_view data) {
+asio::awaitable<bool> NetworkExchange::write_chunk(std::string_view data) {
   if (data.empty()) co_return true;  // an empty chunk would end the stream
   boost::system::error_code ec;
   co_await asio::async_write(stream_, http::make_chunk(asio::buffer(data.data(), data.size())),
@@ -141,7 +143,7 @@ asio::awaitable<bool> Exchange::write_chunk(std::string_view data) {
   co_return true;
 }
 
-asio::awaitable<void> Exchange::end_stream() {
+asio::awaitable<void> NetworkExchange::end_stream() {
   boost::system::error_code ec;
   co_await asio::async_write(stream_, http::make_chunk_last(),
                              asio::redirect_error(asio::use_awaitable, ec));
@@ -234,7 +236,7 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
     if (ec) break;
     HttpRequest req = parser.release();
     User user = authenticator_(stream, req);
-    Exchange ex(stream, req, std::move(user));
+    NetworkExchange ex(stream, req, std::move(user));
     std::string failure;
     try {
       co_await handler_(ex);

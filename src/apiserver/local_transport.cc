@@ -1,0 +1,192 @@
+#include "apiserver/local_transport.h"
+
+#include <future>
+#include <mutex>
+
+namespace skiff::apiserver {
+
+struct LocalTransport::Shared {
+  Handler handler;
+  User user;
+};
+
+namespace {
+
+HttpRequest make_request(const client::Request& r, const std::string& user_agent) {
+  http::verb verb = http::string_to_verb(r.method);
+  std::string target = r.path;
+  if (!r.query.empty()) target += "?" + r.query;
+  HttpRequest req{verb, target, 11};
+  if (!r.content_type.empty()) req.set(http::field::content_type, r.content_type);
+  req.set(http::field::accept, r.accept);
+  req.set(http::field::user_agent, user_agent);
+  req.body() = r.body;
+  req.prepare_payload();
+  return req;
+}
+
+// A whole reply collected in memory.
+class CollectingExchange final : public Exchange {
+ public:
+  CollectingExchange(HttpRequest& req, User user) : Exchange(req, std::move(user)) {}
+  asio::awaitable<void> reply(Response r) override {
+    responded_ = true;
+    reply_.status = r.status;
+    reply_.content_type = std::move(r.content_type);
+    reply_.body = std::move(r.body);
+    co_return;
+  }
+  asio::awaitable<bool> begin_stream(unsigned status, std::string content_type) override {
+    responded_ = true;
+    reply_.status = status;
+    reply_.content_type = std::move(content_type);
+    co_return true;
+  }
+  asio::awaitable<bool> write_chunk(std::string_view data) override {
+    reply_.body.append(data);
+    co_return true;
+  }
+  asio::awaitable<void> end_stream() override { co_return; }
+  client::Reply take() { return std::move(reply_); }
+
+ private:
+  client::Reply reply_;
+};
+
+// State shared between a streaming request's coroutine and its Watch handle.
+struct StreamState {
+  // Recursive: a consumer may stop its watch from inside on_data.
+  std::recursive_mutex mu;
+  bool stopped = false;  // guarded by mu; once set no callback runs
+  std::function<void(std::string_view)> on_data;
+  std::function<void(const Status&)> on_end;
+};
+
+class StreamingExchange final : public Exchange {
+ public:
+  StreamingExchange(HttpRequest& req, User user, std::shared_ptr<StreamState> state)
+      : Exchange(req, std::move(user)), state_(std::move(state)) {}
+  asio::awaitable<void> reply(Response r) override {
+    responded_ = true;
+    status_ = r.status;
+    deliver(r.body);
+    co_return;
+  }
+  asio::awaitable<bool> begin_stream(unsigned status, std::string) override {
+    responded_ = true;
+    status_ = status;
+    co_return alive();
+  }
+  asio::awaitable<bool> write_chunk(std::string_view data) override { co_return deliver(data); }
+  asio::awaitable<void> end_stream() override { co_return; }
+  unsigned status() const { return status_; }
+
+ private:
+  bool alive() {
+    std::lock_guard<std::recursive_mutex> lock(state_->mu);
+    return !state_->stopped;
+  }
+  bool deliver(std::string_view data) {
+    std::lock_guard<std::recursive_mutex> lock(state_->mu);
+    if (state_->stopped) return false;
+    if (state_->on_data) state_->on_data(data);
+    return true;
+  }
+  std::shared_ptr<StreamState> state_;
+  unsigned status_ = 0;
+};
+
+class LocalWatch final : public client::Watch {
+ public:
+  explicit LocalWatch(std::shared_ptr<StreamState> state) : state_(std::move(state)) {}
+  ~LocalWatch() override { stop(); }
+  void stop() override {
+    std::lock_guard<std::recursive_mutex> lock(state_->mu);
+    state_->stopped = true;
+    state_->on_data = nullptr;
+    state_->on_end = nullptr;
+  }
+
+ private:
+  std::shared_ptr<StreamState> state_;
+};
+
+// Coroutines take their arguments by value: they live in the coroutine frame.
+asio::awaitable<void> run_round_trip(std::shared_ptr<LocalTransport::Shared> shared,
+                                     client::Request r,
+                                     std::shared_ptr<std::promise<client::Reply>> done) {
+  HttpRequest req = make_request(r, "skiff-local");
+  CollectingExchange ex(req, shared->user);
+  std::string failure;
+  try {
+    co_await shared->handler(ex);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  client::Reply reply = ex.take();
+  if (!failure.empty() && !ex.responded()) {
+    reply.status = 500;
+    reply.body = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
+                 "\"reason\":\"InternalError\",\"code\":500,\"message\":\"internal error\"}";
+  }
+  done->set_value(std::move(reply));
+}
+
+asio::awaitable<void> run_stream(std::shared_ptr<LocalTransport::Shared> shared,
+                                 client::Request r, std::shared_ptr<StreamState> state) {
+  HttpRequest req = make_request(r, "skiff-local");
+  StreamingExchange ex(req, shared->user, state);
+  Status end;
+  try {
+    co_await shared->handler(ex);
+  } catch (const std::exception& e) {
+    end = Status::Internal(std::string("internal error: ") + e.what());
+  }
+  if (end.ok() && ex.status() != 200) {
+    end = Status(StatusCode::kInternal, "the server answered " + std::to_string(ex.status()));
+  }
+  std::function<void(const Status&)> on_end;
+  {
+    std::lock_guard<std::recursive_mutex> lock(state->mu);
+    if (state->stopped) co_return;
+    state->stopped = true;
+    on_end = std::move(state->on_end);
+    state->on_data = nullptr;
+  }
+  if (on_end) on_end(end);
+}
+
+}  // namespace
+
+LocalTransport::LocalTransport(std::vector<asio::io_context*> workers, Handler handler, User user)
+    : workers_(std::move(workers)),
+      shared_(std::make_shared<Shared>(Shared{std::move(handler), std::move(user)})) {}
+
+LocalTransport::~LocalTransport() = default;
+
+asio::io_context& LocalTransport::next_worker() {
+  return *workers_[next_.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
+}
+
+Result<client::Reply> LocalTransport::round_trip(const client::Request& req) {
+  auto done = std::make_shared<std::promise<client::Reply>>();
+  auto fut = done->get_future();
+  asio::co_spawn(next_worker(), run_round_trip(shared_, req, done), asio::detached);
+  if (fut.wait_for(std::chrono::minutes(5)) != std::future_status::ready) {
+    return Status::Unavailable("the in-process API server did not answer");
+  }
+  return fut.get();
+}
+
+Result<std::unique_ptr<client::Watch>> LocalTransport::stream(
+    const client::Request& req, std::function<void(std::string_view)> on_data,
+    std::function<void(const Status&)> on_end) {
+  auto state = std::make_shared<StreamState>();
+  state->on_data = std::move(on_data);
+  state->on_end = std::move(on_end);
+  auto watch = std::make_unique<LocalWatch>(state);
+  asio::co_spawn(next_worker(), run_stream(shared_, req, state), asio::detached);
+  return std::unique_ptr<client::Watch>(std::move(watch));
+}
+
+}  // namespace skiff::apiserver

@@ -1,0 +1,96 @@
+// Informer: a list+watch cache of one collection, shared by every consumer in a process.
+//
+// start() lists the collection, then watches from the list's resourceVersion; when the watch
+// ends it re-watches from the last revision it saw, and when the server answers 410 Gone (the
+// revision was compacted) it lists again and reconciles its cache, turning the differences
+// into add/update/delete notifications. Failures are retried with capped exponential back-off.
+//
+// Handlers run on the informer's own thread, one at a time and in event order; they must only
+// enqueue work (never block on the API). Objects handed out are the cached ones: never change
+// them.
+//
+// Thread-safety: every method is thread-safe.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "client/client.h"
+
+namespace skiff::client {
+
+struct InformerHandlers {
+  std::function<void(const ObjectPtr& obj)> on_add;
+  std::function<void(const ObjectPtr& old_obj, const ObjectPtr& new_obj)> on_update;
+  // The last state the informer knew (an object deleted while the informer was
+  // disconnected is reported after the relist).
+  std::function<void(const ObjectPtr& obj)> on_delete;
+};
+
+// Values under which an object is indexed (e.g. its spec.nodeName, its owners' uids).
+using IndexFn = std::function<std::vector<std::string>(const nlohmann::json& obj)>;
+
+class Informer {
+ public:
+  Informer(Client& client, ResourceRef ref, ListOptions selectors = {});
+  ~Informer();  // stops
+  Informer(const Informer&) = delete;
+  Informer& operator=(const Informer&) = delete;
+
+  // Handlers added after the initial list get an on_add for every cached object first.
+  void add_handlers(InformerHandlers handlers);
+  // REQUIRES: called before start().
+  void add_index(const std::string& name, IndexFn fn);
+
+  void start();  // idempotent
+  void stop();   // idempotent; no handler runs after it returns
+  // True once the first list has been delivered to the handlers.
+  bool synced() const;
+  bool wait_for_sync(std::chrono::milliseconds timeout) const;
+
+  // Cached object, or null.
+  ObjectPtr get(const std::string& ns, const std::string& name) const;
+  // Cached objects, optionally within one namespace, in no particular order.
+  std::vector<ObjectPtr> list(const std::string& ns = "") const;
+  std::vector<ObjectPtr> by_index(const std::string& index, const std::string& value) const;
+  // The resourceVersion of the last event or list applied.
+  std::string resource_version() const;
+  const ResourceRef& ref() const { return ref_; }
+
+  struct Impl;
+
+ private:
+  const ResourceRef ref_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// One Informer per collection, created on first use and shared.
+class InformerFactory {
+ public:
+  explicit InformerFactory(Client& client);
+  ~InformerFactory();
+  // The informer for r (r.ns empty: all namespaces). Created stopped; start() starts it.
+  Informer& informer(const ResourceRef& r);
+  void start();  // starts every informer created so far (and later ones on creation)
+  bool wait_for_sync(std::chrono::milliseconds timeout);
+  void stop();
+  Client& client() { return client_; }
+
+ private:
+  Client& client_;
+  std::mutex mu_;
+  bool started_ = false;                                         // guarded by mu_
+  std::map<std::string, std::unique_ptr<Informer>> informers_;  // guarded by mu_
+};
+
+// "ns/name" (or "name" for cluster-scoped objects): the key controllers queue.
+std::string object_key(const nlohmann::json& obj);
+// Splits a key made by object_key into namespace and name.
+void split_key(const std::string& key, std::string* ns, std::string* name);
+
+}  // namespace skiff::client
