@@ -2,6 +2,10 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,6 +59,7 @@ struct ApiServer::Impl {
 
   asio::awaitable<void> handle(Exchange& ex);
   asio::awaitable<void> bootstrap();
+  asio::awaitable<void> reconcile_kubernetes_endpoints();
   User authenticate(Stream& stream, const HttpRequest& req);
 };
 
@@ -221,7 +226,70 @@ asio::awaitable<void> ApiServer::Impl::bootstrap() {
       SKIFF_LOGF(Error, "creating the kubernetes service: %s", s.to_string().c_str());
     }
   }
-  co_return;
+  co_await reconcile_kubernetes_endpoints();
+}
+
+namespace {
+// The address clients in the cluster reach the API server at: the bind address when it is a
+// specific one, else the first non-loopback IPv4 address of this host.
+std::string advertise_address(const std::string& bind) {
+  if (bind != "0.0.0.0" && bind != "::" && !bind.empty()) return bind;
+  struct ifaddrs* list = nullptr;
+  std::string found = "127.0.0.1";
+  if (getifaddrs(&list) == 0) {
+    for (auto* a = list; a != nullptr; a = a->ifa_next) {
+      if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
+      if (a->ifa_flags & IFF_LOOPBACK) continue;
+      char buf[INET_ADDRSTRLEN];
+      auto* in = reinterpret_cast<sockaddr_in*>(a->ifa_addr);
+      if (inet_ntop(AF_INET, &in->sin_addr, buf, sizeof(buf)) != nullptr) {
+        found = buf;
+        break;
+      }
+    }
+    freeifaddrs(list);
+  }
+  return found;
+}
+
+json kubernetes_endpoints(const std::string& ip, unsigned port) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Endpoints"},
+          {"metadata",
+           {{"name", "kubernetes"},
+            {"namespace", "default"},
+            {"labels", {{"endpointslice.kubernetes.io/skip-mirror", "true"}}}}},
+          {"subsets",
+           json::array({{{"addresses", json::array({{{"ip", ip}}})},
+                         {"ports", json::array({{{"name", "https"},
+                                                 {"port", static_cast<int>(port)},
+                                                 {"protocol", "TCP"}}})}}})}};
+}
+}  // namespace
+
+// The `kubernetes` Service has no selector: the API server keeps its Endpoints pointing at
+// itself, as Kubernetes does.
+asio::awaitable<void> ApiServer::Impl::reconcile_kubernetes_endpoints() {
+  auto def = ctx.registry->find("", "v1", "endpoints");
+  json want = kubernetes_endpoints(advertise_address(ctx.options.bind_address), port);
+  ObjectPtr cur = ctx.cache->get("/registry/core/endpoints/default/kubernetes");
+  if (!cur) {
+    Status s = co_await rest->create_internal(*def, want);
+    if (!s.ok() && s.code() != StatusCode::kAlreadyExists) {
+      SKIFF_LOGF(Error, "creating the kubernetes endpoints: %s", s.to_string().c_str());
+    }
+    co_return;
+  }
+  json obj = json::parse(*cur->json, nullptr, false);
+  if (!obj.is_object() || obj.value("subsets", json()) == want["subsets"]) co_return;
+  obj["subsets"] = want["subsets"];
+  obj["metadata"].erase("resourceVersion");
+  store::WriteOp op;
+  op.kind = store::WriteOp::Kind::kUpdate;
+  op.key = cur->key;
+  op.expected_mod_revision = cur->mod_revision;
+  op.value = std::make_shared<const std::string>(obj.dump());
+  co_await store_write(*ctx.store, std::move(op));
 }
 
 ApiServer::ApiServer() : impl_(std::make_unique<Impl>()) {}

@@ -13,6 +13,7 @@
 #include "apiserver/strategy.h"
 #include "common/base64.h"
 #include "common/json.h"
+#include "common/labels.h"
 #include "common/strings.h"
 #include "common/time.h"
 
@@ -58,6 +59,7 @@ std::string storage_bytes(json obj) {
 }
 
 json parse_cached(const ObjectPtr& o) { return json::parse(*o->json, nullptr, false); }
+json parse_cached_object(const CachedObject& o) { return json::parse(*o.json, nullptr, false); }
 
 std::string meta_string(const json& obj, const char* field) {
   auto m = obj.find("metadata");
@@ -273,6 +275,8 @@ asio::awaitable<void> RestHandler::serve(Exchange& ex, const RequestInfo& ri,
       co_await binding(c);
     } else if (sub == "token") {
       co_await token(c);
+    } else if (sub == "eviction") {
+      co_await eviction(c);
     } else if (sub == "status" || sub == "finalize") {
       if (ri.verb == "get") {
         co_await get(c);
@@ -1080,12 +1084,30 @@ asio::awaitable<void> RestHandler::patch(Call& c) {
 
 namespace {
 
-struct DeleteOptions {
-  std::string propagation;  // Orphan, Background, Foreground or empty
-  int64_t grace = -1;       // -1: the object's default
-  std::string precondition_uid;
-  std::string precondition_rv;
-};
+// Reads a metav1.DeleteOptions object into o (fields absent from j are left as they are).
+Status read_delete_options(const json& j, DeleteOptions* o, bool* dry_run) {
+  if (!j.is_object()) return Status::BadRequest("DeleteOptions must be a JSON object");
+  if (auto p = j.find("propagationPolicy"); p != j.end() && p->is_string()) {
+    o->propagation = *p;
+  }
+  if (auto p = j.find("orphanDependents"); p != j.end() && p->is_boolean()) {
+    o->propagation = p->get<bool>() ? "Orphan" : o->propagation;
+  }
+  if (auto p = j.find("gracePeriodSeconds"); p != j.end() && p->is_number_integer()) {
+    o->grace = *p;
+  }
+  if (auto p = j.find("dryRun"); p != j.end() && p->is_array() && !p->empty()) *dry_run = true;
+  if (auto p = j.find("preconditions"); p != j.end() && p->is_object()) {
+    o->precondition_uid = p->value("uid", std::string());
+    o->precondition_rv = p->value("resourceVersion", std::string());
+  }
+  if (!o->propagation.empty() && o->propagation != "Orphan" && o->propagation != "Background" &&
+      o->propagation != "Foreground") {
+    return Status::BadRequest("propagationPolicy: Unsupported value: \"" + o->propagation +
+                              "\": supported values: \"Foreground\", \"Background\", \"Orphan\"");
+  }
+  return Status::Ok();
+}
 
 Result<DeleteOptions> parse_delete_options(ServerContext& ctx, Call& c) {
   DeleteOptions o;
@@ -1093,31 +1115,13 @@ Result<DeleteOptions> parse_delete_options(ServerContext& ctx, Call& c) {
   o.propagation = q.get("propagationPolicy");
   if (q.has("orphanDependents")) o.propagation = q.flag("orphanDependents") ? "Orphan" : "";
   if (std::string g = q.get("gracePeriodSeconds"); !g.empty()) o.grace = std::atoll(g.c_str());
-  const std::string& body = c.ex.request().body();
-  if (!body.empty()) {
+  if (!c.ex.request().body().empty()) {
     auto parsed = decode_body(ctx, c);
     if (!parsed.ok()) return parsed.status();
-    const json& j = *parsed;
-    if (!j.is_object()) return Status::BadRequest("DeleteOptions must be a JSON object");
-    if (auto p = j.find("propagationPolicy"); p != j.end() && p->is_string()) {
-      o.propagation = *p;
-    }
-    if (auto p = j.find("orphanDependents"); p != j.end() && p->is_boolean()) {
-      o.propagation = p->get<bool>() ? "Orphan" : o.propagation;
-    }
-    if (auto p = j.find("gracePeriodSeconds"); p != j.end() && p->is_number_integer()) {
-      o.grace = *p;
-    }
-    if (auto p = j.find("dryRun"); p != j.end() && p->is_array() && !p->empty()) c.dry_run = true;
-    if (auto p = j.find("preconditions"); p != j.end() && p->is_object()) {
-      o.precondition_uid = p->value("uid", std::string());
-      o.precondition_rv = p->value("resourceVersion", std::string());
-    }
-  }
-  if (!o.propagation.empty() && o.propagation != "Orphan" && o.propagation != "Background" &&
-      o.propagation != "Foreground") {
-    return Status::BadRequest("propagationPolicy: Unsupported value: \"" + o.propagation +
-                              "\": supported values: \"Foreground\", \"Background\", \"Orphan\"");
+    if (Status s = read_delete_options(*parsed, &o, &c.dry_run); !s.ok()) return s;
+  } else if (!o.propagation.empty()) {
+    json empty = json::object();
+    if (Status s = read_delete_options(empty, &o, &c.dry_run); !s.ok()) return s;
   }
   return o;
 }
@@ -1125,33 +1129,39 @@ Result<DeleteOptions> parse_delete_options(ServerContext& ctx, Call& c) {
 }  // namespace
 
 asio::awaitable<void> RestHandler::remove(Call& c) {
-  const api::ResourceDef& d = c.d();
   auto opts = parse_delete_options(ctx_, c);
   if (!opts.ok()) {
     co_await reply_status(c, opts.status());
     co_return;
   }
+  Result<Response> r = co_await delete_object(c, opts.value());
+  if (!r.ok()) {
+    co_await reply_status(c, r.status());
+    co_return;
+  }
+  co_await c.ex.reply(std::move(r.value()));
+}
+
+asio::awaitable<Result<Response>> RestHandler::delete_object(Call& c, DeleteOptions o) {
+  const api::ResourceDef& d = c.d();
+  const DeleteOptions* opts = &o;
   for (int attempt = 0; attempt < kMaxConflictRetries; ++attempt) {
     ObjectPtr cur = ctx_.cache->get(c.key());
     if (!cur) {
-      co_await reply_status(c, not_found(d, c.ri.name));
-      co_return;
+      co_return not_found(d, c.ri.name);
     }
     json obj = parse_cached(cur);
     json& meta = obj["metadata"];
     if (!opts->precondition_uid.empty() && opts->precondition_uid != meta.value("uid", "")) {
-      co_await reply_status(c, Status::Conflict("Precondition failed: UID in precondition: " +
+      co_return Status::Conflict("Precondition failed: UID in precondition: " +
                                                 opts->precondition_uid +
-                                                ", UID in object meta: " + meta.value("uid", "")));
-      co_return;
+                                                ", UID in object meta: " + meta.value("uid", ""));
     }
     if (!opts->precondition_rv.empty() &&
         opts->precondition_rv != meta.value("resourceVersion", "")) {
-      co_await reply_status(
-          c, Status::Conflict("Precondition failed: ResourceVersion in precondition: " +
-                              opts->precondition_rv + ", ResourceVersion in object meta: " +
-                              meta.value("resourceVersion", "")));
-      co_return;
+      co_return Status::Conflict("Precondition failed: ResourceVersion in precondition: " +
+                                 opts->precondition_rv + ", ResourceVersion in object meta: " +
+                                 meta.value("resourceVersion", ""));
     }
     // Decide between deleting now and marking for deletion (finalizers, graceful pods,
     // namespaces whose content must go first).
@@ -1183,8 +1193,7 @@ asio::awaitable<void> RestHandler::remove(Call& c) {
       if (being_deleted(obj) && finalizers == meta.value("finalizers", json::array()) &&
           !graceful) {
         // Already being deleted; nothing new to record.
-        co_await c.ex.reply(json_response(202, *cur->json, c.warnings));
-        co_return;
+        co_return json_response(202, *cur->json, c.warnings);
       }
       if (!being_deleted(obj)) {
         if (graceful) {
@@ -1198,8 +1207,7 @@ asio::awaitable<void> RestHandler::remove(Call& c) {
       if (!finalizers.empty()) meta["finalizers"] = finalizers;
       if (is_namespace) obj["status"]["phase"] = "Terminating";
       if (c.dry_run) {
-        co_await c.ex.reply(json_response(202, obj.dump(), c.warnings));
-        co_return;
+        co_return json_response(202, obj.dump(), c.warnings);
       }
       store::WriteOp op;
       op.kind = store::WriteOp::Kind::kUpdate;
@@ -1209,17 +1217,13 @@ asio::awaitable<void> RestHandler::remove(Call& c) {
       auto res = co_await store_write(*ctx_.store, std::move(op));
       if (!res.ok()) {
         if (res.status().code() == StatusCode::kConflict) continue;
-        co_await reply_status(c, res.status());
-        co_return;
+        co_return res.status();
       }
-      co_await c.ex.reply(
-          json_response(202, written_body(ctx_, c.key(), std::move(obj), res->revision),
-                        c.warnings));
-      co_return;
+      co_return json_response(202, written_body(ctx_, c.key(), std::move(obj), res->revision),
+                        c.warnings);
     }
     if (c.dry_run) {
-      co_await c.ex.reply(json_response(200, *cur->json, c.warnings));
-      co_return;
+      co_return json_response(200, *cur->json, c.warnings);
     }
     store::WriteOp op;
     op.kind = store::WriteOp::Kind::kRemove;
@@ -1229,16 +1233,13 @@ asio::awaitable<void> RestHandler::remove(Call& c) {
     if (!res.ok()) {
       if (res.status().code() == StatusCode::kConflict) continue;
       if (res.status().code() == StatusCode::kNotFound) {
-        co_await reply_status(c, not_found(d, c.ri.name));
-        co_return;
+        co_return not_found(d, c.ri.name);
       }
-      co_await reply_status(c, res.status());
-      co_return;
+      co_return res.status();
     }
-    co_await c.ex.reply(json_response(200, *cur->json, c.warnings));
-    co_return;
+    co_return json_response(200, *cur->json, c.warnings);
   }
-  co_await reply_status(c, conflict_modified(d, c.ri.name));
+  co_return conflict_modified(d, c.ri.name);
 }
 
 asio::awaitable<void> RestHandler::remove_collection(Call& c) {
@@ -1462,6 +1463,75 @@ asio::awaitable<void> RestHandler::binding(Call& c) {
       co_return;
     }
     break;
+  }
+  co_await c.ex.reply(json_response(201, status_json(Status::Ok())));
+}
+
+namespace {
+
+// An eviction must not take a running pod below what a PodDisruptionBudget allows: a budget
+// selecting the pod whose status allows no disruption refuses it (429), as Kubernetes does.
+Status check_disruption_budgets(ServerContext& ctx, const CachedObject& pod) {
+  json p = parse_cached_object(pod);
+  std::string phase = p.value("status", json::object()).value("phase", "");
+  if (phase == "Succeeded" || phase == "Failed" || phase == "Pending") return Status::Ok();
+  auto budgets = ctx.cache->list("/registry/policy/poddisruptionbudgets/" + pod.ns + "/",
+                                 nullptr, 0);
+  json labels = p["metadata"].value("labels", json::object());
+  for (const auto& o : budgets.items) {
+    json pdb = parse_cached_object(*o);
+    auto selector = LabelSelector::from_json(pdb.value("spec", json::object()).value(
+        "selector", json()));
+    if (!selector.ok() || !selector->matches_json(labels)) continue;
+    json status = pdb.value("status", json::object());
+    if (!status.contains("disruptionsAllowed")) continue;  // not yet computed
+    if (status.value("disruptionsAllowed", 0) < 1) {
+      Status s(StatusCode::kTooManyRequests,
+               "Cannot evict pod as it would violate the pod's disruption budget.");
+      s.add_cause({"DisruptionBudget",
+                   "The disruption budget " + pdb["metadata"].value("name", "") +
+                       " needs " + std::to_string(status.value("desiredHealthy", 0)) +
+                       " healthy pods and has " + std::to_string(status.value("currentHealthy", 0)) +
+                       " currently",
+                   ""});
+      return s;
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+asio::awaitable<void> RestHandler::eviction(Call& c) {
+  if (c.ri.verb != "create") {
+    co_await reply_status(c, Status(StatusCode::kMethodNotAllowed, "unsupported method"));
+    co_return;
+  }
+  auto body = decode_body(ctx_, c);
+  if (!body.ok()) {
+    co_await reply_status(c, body.status());
+    co_return;
+  }
+  DeleteOptions opts;
+  if (auto d = body->find("deleteOptions"); d != body->end() && d->is_object()) {
+    if (Status s = read_delete_options(*d, &opts, &c.dry_run); !s.ok()) {
+      co_await reply_status(c, s);
+      co_return;
+    }
+  }
+  ObjectPtr pod = ctx_.cache->get(c.key());
+  if (!pod) {
+    co_await reply_status(c, not_found(c.d(), c.ri.name));
+    co_return;
+  }
+  if (Status s = check_disruption_budgets(ctx_, *pod); !s.ok()) {
+    co_await reply_status(c, s);
+    co_return;
+  }
+  Result<Response> r = co_await delete_object(c, opts);
+  if (!r.ok()) {
+    co_await reply_status(c, r.status());
+    co_return;
   }
   co_await c.ex.reply(json_response(201, status_json(Status::Ok())));
 }

@@ -16,6 +16,14 @@
 
 namespace skiff::apiserver {
 
+// What a delete asks for (metav1.DeleteOptions and its query parameters).
+struct DeleteOptions {
+  std::string propagation;  // Orphan, Background, Foreground or empty
+  int64_t grace = -1;       // -1: the object's default
+  std::string precondition_uid;
+  std::string precondition_rv;
+};
+
 class RestHandler {
  public:
   explicit RestHandler(ServerContext& ctx) : ctx_(ctx) {}
@@ -37,6 +45,10 @@ class RestHandler {
   asio::awaitable<void> update(Call& c);
   asio::awaitable<void> patch(Call& c);
   asio::awaitable<void> remove(Call& c);
+  // Deletes (or marks for deletion) the object c addresses; the Response is what a DELETE
+  // answers.
+  asio::awaitable<Result<Response>> delete_object(Call& c, DeleteOptions opts);
+  asio::awaitable<void> eviction(Call& c);
   asio::awaitable<void> remove_collection(Call& c);
   asio::awaitable<void> scale(Call& c);
   asio::awaitable<void> binding(Call& c);

@@ -115,6 +115,7 @@ struct Request {
   std::string content_type;
   std::string accept = "application/json";
   std::string body;
+  std::string user_agent;  // the component sending it; empty: the transport's default
 };
 
 struct Reply {
@@ -137,6 +138,11 @@ class Transport {
                                                 std::function<void(std::string_view)> on_data,
                                                 std::function<void(const Status&)> on_end) = 0;
 };
+
+// The skiff Status of a Kubernetes Status object (a failed reply's body, or the object of a
+// watch ERROR event): the code from its reason (or, when the reason is unknown, from its
+// code, else from http_status), the server's message and the field causes.
+Status status_from_object(const nlohmann::json& status_object, unsigned http_status = 0);
 
 class Client {
  public:

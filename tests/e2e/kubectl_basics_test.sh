@@ -457,3 +457,38 @@ EOF2
   run_ok kc get events --field-selector involvedObject.name=other -o name
   expect_eq "$OUT" ""
 }
+
+test_kubernetes_endpoints_point_at_the_server() {
+  run_ok kc get endpoints kubernetes -n default -o jsonpath='{.subsets[0].ports[0].port}'
+  expect_eq "$OUT" "$SERVER_PORT"
+}
+
+test_eviction_deletes_pods_unless_a_budget_forbids() {
+  kc create namespace evict >/dev/null
+  run_ok kc run victim -n evict --image=busybox:1.36 --labels=app=victim
+  cat >"$E2E_TMP/eviction.json" <<EOF2
+{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"victim","namespace":"evict"}}
+EOF2
+  # A budget that allows no disruption protects the running pod.
+  kc patch pod victim -n evict --subresource=status --type=merge -p '{"status":{"phase":"Running"}}' >/dev/null
+  cat >"$E2E_TMP/pdb.yaml" <<'EOF2'
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: keep-one
+  namespace: evict
+spec:
+  minAvailable: 1
+  selector:
+    matchLabels: {app: victim}
+EOF2
+  kc apply -f "$E2E_TMP/pdb.yaml" >/dev/null
+  kc patch pdb keep-one -n evict --subresource=status --type=merge \
+    -p '{"status":{"disruptionsAllowed":0,"currentHealthy":1,"desiredHealthy":1,"expectedPods":1,"observedGeneration":1}}' >/dev/null
+  expect_fail kc create --raw /api/v1/namespaces/evict/pods/victim/eviction -f "$E2E_TMP/eviction.json"
+  expect_contains "$OUT" "disruption budget"
+  kc delete pdb keep-one -n evict >/dev/null
+  run_ok kc create --raw /api/v1/namespaces/evict/pods/victim/eviction -f "$E2E_TMP/eviction.json"
+  expect_fail kc get pod victim -n evict
+  expect_contains "$OUT" "NotFound"
+}
