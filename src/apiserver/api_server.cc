@@ -299,6 +299,14 @@ ApiServer::~ApiServer() {
   for (auto& t : impl_->threads) {
     if (t.joinable()) t.join();
   }
+  // Teardown order matters: the store's writer may still complete writes, posting to the
+  // (stopped) io_contexts, so it goes first; then the io_contexts, whose suspended
+  // coroutines may unregister watches from the cache, which goes last with the rest.
+  impl_->namespaces.reset();
+  impl_->ctx.store.reset();
+  impl_->http.reset();
+  impl_->work.clear();
+  impl_->workers.clear();
 }
 
 Result<std::unique_ptr<ApiServer>> ApiServer::start(const Options& o) {

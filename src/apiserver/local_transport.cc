@@ -89,8 +89,10 @@ class StreamingExchange final : public Exchange {
   bool deliver(std::string_view data) {
     std::lock_guard<std::recursive_mutex> lock(state_->mu);
     if (state_->stopped) return false;
-    if (state_->on_data) state_->on_data(data);
-    return true;
+    // A copy: the consumer may stop the watch (clearing on_data) from inside the callback.
+    auto on_data = state_->on_data;
+    if (on_data) on_data(data);
+    return !state_->stopped;
   }
   std::shared_ptr<StreamState> state_;
   unsigned status_ = 0;

@@ -112,7 +112,8 @@ asio::awaitable<void> NamespaceLifecycle::run() {
   std::shared_ptr<Watcher> watcher = *w;
   std::set<std::string> terminating;
   while (!stopped_) {
-    for (const Delivery& d : watcher->take()) {
+    std::vector<Delivery> batch = watcher->take();
+    for (const Delivery& d : batch) {
       const ObjectPtr& o = d.object();
       if (d.as == EventType::kDeleted) {
         terminating.erase(o->name);
@@ -131,6 +132,9 @@ asio::awaitable<void> NamespaceLifecycle::run() {
       it = gone ? terminating.erase(it) : std::next(it);
     }
     if (watcher->overflowed()) break;
+    // Events that arrived while this loop was suspended above already fired their wake-up;
+    // take them before sleeping.
+    if (!batch.empty()) continue;
     wake_->expires_after(terminating.empty() ? std::chrono::hours(24) : std::chrono::seconds(1));
     boost::system::error_code ec;
     co_await wake_->async_wait(asio::redirect_error(asio::use_awaitable, ec));

@@ -812,7 +812,14 @@ Result<Prepared> prepare_update(ServerContext& ctx, Call& c, json obj, const jso
                                               d.api_version(), c.now_text, c.ri.subresource);
     if (managed.ok()) obj = std::move(managed.value());
   }
-  if (being_deleted(obj) && !has_finalizers(obj)) p.finalize_delete = true;
+  // The last finalizer of an object marked for deletion is gone: it goes. A namespace also
+  // waits for its spec.finalizers (the namespace controller empties them via /finalize).
+  bool spec_finalizers = d.group.empty() && d.resource == "namespaces" &&
+                         obj.contains("spec") && obj["spec"].is_object() &&
+                         obj["spec"].contains("finalizers") &&
+                         obj["spec"]["finalizers"].is_array() &&
+                         !obj["spec"]["finalizers"].empty();
+  if (being_deleted(obj) && !has_finalizers(obj) && !spec_finalizers) p.finalize_delete = true;
   p.obj = std::move(obj);
   return p;
 }

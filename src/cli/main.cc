@@ -6,7 +6,12 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "apiserver/api_server.h"
+#include "client/client.h"
+#include "controllers/framework.h"
+#include "scheduler/scheduler.h"
 
 namespace {
 
@@ -14,8 +19,9 @@ void usage() {
   std::fprintf(stderr,
                "usage: skiff <command> [flags]\n\n"
                "commands:\n"
-               "  server    run the control plane (API server, store) and a node agent\n"
-               "  version   print the version\n");
+               "  server     run the control plane (API server, store) and a node agent\n"
+               "  sim-nodes  register simulated nodes that run pods without containers\n"
+               "  version    print the version\n");
 }
 
 void server_usage() {
@@ -27,11 +33,16 @@ void server_usage() {
                "  --tls-san NAME        extra name or IP for the serving certificate (repeatable)\n"
                "  --service-cidr CIDR   Service cluster IPs (default 10.43.0.0/16)\n"
                "  --cluster-cidr CIDR   Pod IPs (default 10.42.0.0/16)\n"
+               "  --controllers LIST    controllers to run: * (all, the default), name, -name\n"
+               "  --scheduler-strategy S  LeastAllocated (spread, the default) or\n"
+               "                        MostAllocated (bin packing: fewer, fuller nodes)\n"
                "  --disable-agent       do not run a node agent in this process\n");
 }
 
 int run_server(int argc, char** argv) {
   skiff::apiserver::ApiServer::Options o;
+  std::vector<std::string> controllers;
+  bool bin_packing = false;
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
     std::string value;
@@ -75,6 +86,26 @@ int run_server(int argc, char** argv) {
     } else if (a == "--cluster-cidr") {
       if (!next("--cluster-cidr")) return 2;
       o.cluster_cidr = value;
+    } else if (a == "--controllers") {
+      if (!next("--controllers")) return 2;
+      size_t start = 0;
+      while (start <= value.size()) {
+        size_t comma = value.find(',', start);
+        if (comma == std::string::npos) comma = value.size();
+        if (comma > start) controllers.push_back(value.substr(start, comma - start));
+        start = comma + 1;
+      }
+    } else if (a == "--scheduler-strategy") {
+      if (!next("--scheduler-strategy")) return 2;
+      if (value == "MostAllocated") {
+        bin_packing = true;
+      } else if (value != "LeastAllocated") {
+        std::fprintf(stderr,
+                     "skiff server: --scheduler-strategy %s: want LeastAllocated or "
+                     "MostAllocated\n",
+                     value.c_str());
+        return 2;
+      }
     } else if (a == "--disable-agent") {
       o.disable_agent = true;
     } else if (a == "-h" || a == "--help") {
@@ -95,16 +126,48 @@ int run_server(int argc, char** argv) {
     std::fprintf(stderr, "skiff server: %s\n", server.status().to_string().c_str());
     return 1;
   }
+  // The control loops run in-process and reach the API like any client would.
+  skiff::client::Client controller_client(
+      server.value()->local_transport("system:kube-controller-manager"),
+      "kube-controller-manager");
+  skiff::controllers::ManagerOptions mopts;
+  mopts.controller_options.cluster_cidr = o.cluster_cidr;
+  mopts.controller_options.service_cidr = o.service_cidr;
+  for (const auto& c : controllers) mopts.enabled.push_back(c);
+  skiff::controllers::ControllerManager manager(controller_client, mopts);
+  manager.start();
+  // The scheduler has informers of its own and records Events as default-scheduler.
+  skiff::client::Client scheduler_client(
+      server.value()->local_transport("system:kube-scheduler"), "default-scheduler");
+  skiff::client::InformerFactory scheduler_informers(scheduler_client);
+  skiff::controllers::EventRecorder scheduler_events(scheduler_client, "default-scheduler");
+  skiff::scheduler::SchedulerOptions sopts;
+  sopts.default_strategy = bin_packing ? skiff::scheduler::ScoringStrategy::kMostAllocated
+                                       : skiff::scheduler::ScoringStrategy::kLeastAllocated;
+  sopts.events = [&scheduler_events](const nlohmann::json& obj, const std::string& type,
+                                     const std::string& reason, const std::string& message) {
+    scheduler_events.record(obj, type, reason, message);
+  };
+  skiff::scheduler::Scheduler scheduler(scheduler_client, scheduler_informers, sopts);
+  scheduler.start();
+  scheduler_informers.start();
   std::printf("skiff server listening on port %u\n", server.value()->port());
   std::printf("kubeconfig: %s\n", server.value()->kubeconfig_path().c_str());
   std::printf("  export KUBECONFIG=%s; kubectl get nodes\n",
               server.value()->kubeconfig_path().c_str());
   std::fflush(stdout);
   server.value()->wait();
+  scheduler.stop();
+  scheduler_informers.stop();
+  manager.stop();
   return 0;
 }
 
 }  // namespace
+
+namespace skiff::cli {
+int run_sim_nodes(int argc, char** argv);
+}
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -113,6 +176,7 @@ int main(int argc, char** argv) {
   }
   std::string cmd = argv[1];
   if (cmd == "server") return run_server(argc - 2, argv + 2);
+  if (cmd == "sim-nodes") return skiff::cli::run_sim_nodes(argc - 2, argv + 2);
   if (cmd == "version" || cmd == "--version") {
     std::printf("skiff v0.1.0 (Kubernetes v1.32.0)\n");
     return 0;

@@ -1,6 +1,7 @@
 #include "client/client.h"
 
 #include <algorithm>
+#include <atomic>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
@@ -38,8 +39,8 @@ using nlohmann::json;
 constexpr std::string_view kJsonType = "application/json";
 
 bool unreserved(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '_' || c == '.' || c == '~';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_' || c == '.' || c == '~';
 }
 
 // Percent-encodes everything but RFC 3986's unreserved characters (and, in path segments,
@@ -91,14 +92,30 @@ void add_list_options(QueryBuilder& q, const ListOptions& o) {
   q.add_if("resourceVersion", o.resource_version);
 }
 
+// obj[key] when it is a string, else "". Never throws, whatever the server sent.
+std::string str_field(const json& obj, const char* key) {
+  if (!obj.is_object()) return "";
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 StatusCode code_from_reason(std::string_view r) {
-  static constexpr StatusCode kCodes[] = {
-      StatusCode::kBadRequest,    StatusCode::kUnauthorized,         StatusCode::kForbidden,
-      StatusCode::kNotFound,      StatusCode::kMethodNotAllowed,     StatusCode::kNotAcceptable,
-      StatusCode::kAlreadyExists, StatusCode::kConflict,             StatusCode::kGone,
-      StatusCode::kTooLarge,      StatusCode::kUnsupportedMediaType, StatusCode::kInvalid,
-      StatusCode::kTooManyRequests, StatusCode::kInternal,           StatusCode::kUnavailable,
-      StatusCode::kTimeout};
+  static constexpr StatusCode kCodes[] = {StatusCode::kBadRequest,
+                                          StatusCode::kUnauthorized,
+                                          StatusCode::kForbidden,
+                                          StatusCode::kNotFound,
+                                          StatusCode::kMethodNotAllowed,
+                                          StatusCode::kNotAcceptable,
+                                          StatusCode::kAlreadyExists,
+                                          StatusCode::kConflict,
+                                          StatusCode::kGone,
+                                          StatusCode::kTooLarge,
+                                          StatusCode::kUnsupportedMediaType,
+                                          StatusCode::kInvalid,
+                                          StatusCode::kTooManyRequests,
+                                          StatusCode::kInternal,
+                                          StatusCode::kUnavailable,
+                                          StatusCode::kTimeout};
   if (r.empty()) return StatusCode::kOk;
   for (StatusCode c : kCodes) {
     if (r == reason(c)) return c;
@@ -111,21 +128,36 @@ StatusCode code_from_reason(std::string_view r) {
 
 StatusCode code_from_http(int http) {
   switch (http) {
-    case 400: return StatusCode::kBadRequest;
-    case 401: return StatusCode::kUnauthorized;
-    case 403: return StatusCode::kForbidden;
-    case 404: return StatusCode::kNotFound;
-    case 405: return StatusCode::kMethodNotAllowed;
-    case 406: return StatusCode::kNotAcceptable;
-    case 409: return StatusCode::kConflict;
-    case 410: return StatusCode::kGone;
-    case 413: return StatusCode::kTooLarge;
-    case 415: return StatusCode::kUnsupportedMediaType;
-    case 422: return StatusCode::kInvalid;
-    case 429: return StatusCode::kTooManyRequests;
-    case 503: return StatusCode::kUnavailable;
-    case 504: return StatusCode::kTimeout;
-    default: break;
+    case 400:
+      return StatusCode::kBadRequest;
+    case 401:
+      return StatusCode::kUnauthorized;
+    case 403:
+      return StatusCode::kForbidden;
+    case 404:
+      return StatusCode::kNotFound;
+    case 405:
+      return StatusCode::kMethodNotAllowed;
+    case 406:
+      return StatusCode::kNotAcceptable;
+    case 409:
+      return StatusCode::kConflict;
+    case 410:
+      return StatusCode::kGone;
+    case 413:
+      return StatusCode::kTooLarge;
+    case 415:
+      return StatusCode::kUnsupportedMediaType;
+    case 422:
+      return StatusCode::kInvalid;
+    case 429:
+      return StatusCode::kTooManyRequests;
+    case 503:
+      return StatusCode::kUnavailable;
+    case 504:
+      return StatusCode::kTimeout;
+    default:
+      break;
   }
   if (http >= 400 && http < 500) return StatusCode::kBadRequest;
   return StatusCode::kInternal;
@@ -152,13 +184,6 @@ Result<json> parse_reply(const Result<Reply>& reply) {
     return Status::Internal("the server's reply is not valid JSON: " + parsed.status().message());
   }
   return std::move(parsed).value();
-}
-
-// obj[key] when it is a string, else "". Never throws, whatever the server sent.
-std::string str_field(const json& obj, const char* key) {
-  if (!obj.is_object()) return "";
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
 const std::string& string_at(const json& obj, const char* a, const char* b) {
@@ -192,10 +217,17 @@ class WatchDecoder {
  public:
   explicit WatchDecoder(WatchEventFn on_event) : on_event_(std::move(on_event)) {}
 
+  // Called by Watch::stop(), possibly from inside on_event: the rest of the chunk being
+  // decoded is dropped.
+  void stop() { stopped_.store(true); }
+  bool stopped() const { return stopped_.load(); }
+
   void feed(std::string_view data) {
+    if (stopped()) return;
     pending_.append(data);
     size_t start = 0;
     for (;;) {
+      if (stopped()) return;
       size_t nl = pending_.find('\n', scanned_);
       if (nl == std::string::npos) break;
       decode_line(std::string_view(pending_).substr(start, nl - start));
@@ -247,9 +279,27 @@ class WatchDecoder {
   }
 
   WatchEventFn on_event_;
+  std::atomic<bool> stopped_{false};
   std::string pending_;
   size_t scanned_ = 0;  // pending_[0, scanned_) holds no newline
   Status failure_;
+};
+
+// The Watch a Client hands out: stops decoding first, then the transport's stream (which
+// waits for a callback running on another thread to return).
+class ClientWatch final : public Watch {
+ public:
+  ClientWatch(std::shared_ptr<WatchDecoder> decoder, std::unique_ptr<Watch> stream)
+      : decoder_(std::move(decoder)), stream_(std::move(stream)) {}
+  ~ClientWatch() override { stop(); }
+  void stop() override {
+    decoder_->stop();
+    stream_->stop();
+  }
+
+ private:
+  std::shared_ptr<WatchDecoder> decoder_;
+  std::unique_ptr<Watch> stream_;
 };
 
 }  // namespace
@@ -269,8 +319,7 @@ Status status_from_object(const nlohmann::json& obj, unsigned http_status) {
     if (auto m = obj.find("message"); m != obj.end() && m->is_string()) message = *m;
   }
   if (code == StatusCode::kOk) {
-    code = http_status != 0 ? code_from_http(static_cast<int>(http_status))
-                            : StatusCode::kInternal;
+    code = http_status != 0 ? code_from_http(static_cast<int>(http_status)) : StatusCode::kInternal;
   }
   if (message.empty()) message = reason(code);
   Status s(code, std::move(message));
@@ -338,7 +387,8 @@ Result<ObjectList> Client::list(const ResourceRef& r, const ListOptions& o) {
   out.continue_token = string_at(list, "metadata", "continue");
   // Items of a typed list may leave out their kind and apiVersion; the list names them.
   std::string kind = str_field(list, "kind");
-  if (kind.size() > 4 && kind.compare(kind.size() - 4, 4, "List") == 0) kind.resize(kind.size() - 4);
+  if (kind.size() > 4 && kind.compare(kind.size() - 4, 4, "List") == 0)
+    kind.resize(kind.size() - 4);
   std::string api_version = str_field(list, "apiVersion");
   auto items = list.find("items");
   if (items != list.end() && items->is_array()) {
@@ -392,12 +442,18 @@ Result<ObjectPtr> Client::patch(const ResourceRef& r, const std::string& name, P
   if (type == PatchType::kApply && o.force) q.add("force", "true");
   req.query = q.take();
   switch (type) {
-    case PatchType::kJson: req.content_type = "application/json-patch+json"; break;
-    case PatchType::kMerge: req.content_type = "application/merge-patch+json"; break;
+    case PatchType::kJson:
+      req.content_type = "application/json-patch+json";
+      break;
+    case PatchType::kMerge:
+      req.content_type = "application/merge-patch+json";
+      break;
     case PatchType::kStrategicMerge:
       req.content_type = "application/strategic-merge-patch+json";
       break;
-    case PatchType::kApply: req.content_type = "application/apply-patch+yaml"; break;
+    case PatchType::kApply:
+      req.content_type = "application/apply-patch+yaml";
+      break;
   }
   req.body = body;
   return send(std::move(req));
@@ -460,12 +516,23 @@ Result<std::unique_ptr<Watch>> Client::watch(const ResourceRef& r, const ListOpt
   req.query = q.take();
   auto decoder = std::make_shared<WatchDecoder>(std::move(on_event));
   auto closed = std::make_shared<WatchClosedFn>(std::move(on_closed));
-  return transport_->stream(
-      req, [decoder](std::string_view data) { decoder->feed(data); },
+  // The callbacks hold their state by local references: a consumer that stops the watch
+  // from on_event may make the transport destroy these very callbacks while they run.
+  auto stream = transport_->stream(
+      req,
+      [decoder](std::string_view data) {
+        std::shared_ptr<WatchDecoder> d = decoder;
+        d->feed(data);
+      },
       [decoder, closed](const Status& s) {
-        Status final_status = decoder->finish(s);
-        if (*closed) (*closed)(final_status);
+        std::shared_ptr<WatchDecoder> d = decoder;
+        std::shared_ptr<WatchClosedFn> on_closed = closed;
+        Status final_status = d->finish(s);
+        if (!d->stopped() && *on_closed) (*on_closed)(final_status);
       });
+  if (!stream.ok()) return stream.status();
+  return std::unique_ptr<Watch>(
+      std::make_unique<ClientWatch>(std::move(decoder), std::move(stream).value()));
 }
 
 }  // namespace skiff::client

@@ -94,7 +94,8 @@ struct WatchEvent {
 };
 
 // A running watch. Destroying it (or stop()) ends delivery; after stop() returns no callback
-// runs any more.
+// runs any more. A Watch from Client::watch may be stopped (not destroyed) from inside its own
+// on_event.
 class Watch {
  public:
   virtual ~Watch() = default;
@@ -151,6 +152,9 @@ class Client {
 
   Result<ObjectPtr> get(const ResourceRef& r, const std::string& name);
   Result<ObjectList> list(const ResourceRef& r, const ListOptions& o = {});
+  // create() and update() send the object to r's namespace or, when r.ns is empty, to the
+  // object's own metadata.namespace; update() takes the name from metadata.name (BadRequest
+  // without one). The field manager is o.field_manager, else the user agent.
   Result<ObjectPtr> create(const ResourceRef& r, const nlohmann::json& obj,
                            const WriteOptions& o = {});
   // PUT of the whole object (or of its status when subresource == "status").
@@ -167,6 +171,10 @@ class Client {
   Result<ObjectPtr> create_subresource(const ResourceRef& r, const std::string& name,
                                        const std::string& subresource,
                                        const nlohmann::json& body, const WriteOptions& o = {});
+  // Watches from o.resource_version (label/field selectors, allow_bookmarks, timeout_seconds
+  // apply; limit and continue_token do not). A failure the server answers at once (a bad
+  // selector) arrives as on_closed with its Status; a too-old version as a kError event
+  // carrying a Status with reason Expired (code Gone), as Kubernetes sends it.
   Result<std::unique_ptr<Watch>> watch(const ResourceRef& r, const ListOptions& o,
                                        WatchEventFn on_event, WatchClosedFn on_closed);
 

@@ -1,8 +1,6 @@
 #include "client/https_transport.h"
 
 // Boost 1.74's headers use std::exchange without including <utility>.
-#include <utility>
-
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -23,6 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/base64.h"
@@ -43,10 +42,10 @@ using nlohmann::json;
 constexpr uint64_t kMaxReplyBytes = uint64_t{1} << 30;
 
 struct Endpoint {
-  std::string host;       // without brackets
+  std::string host;  // without brackets
   std::string port;
   std::string host_header;  // as the Host header and the URL write it
-  std::string base_path;  // "" or "/prefix" (no trailing slash)
+  std::string base_path;    // "" or "/prefix" (no trailing slash)
   bool host_is_ip = false;
 };
 
@@ -211,11 +210,12 @@ Result<http::request<http::string_body>> make_request(const HttpsShared& sh, con
 // What one exchange on a connection came to.
 struct Attempt {
   Result<Reply> reply = Status::Unavailable("no reply");
-  bool keep = false;  // the connection may serve another request
+  bool keep = false;          // the connection may serve another request
   bool nothing_read = false;  // failed before any byte of a reply: safe to send again
 };
 
-Attempt exchange(const HttpsShared& sh, Connection& c, const http::request<http::string_body>& req) {
+Attempt exchange(const HttpsShared& sh, Connection& c,
+                 const http::request<http::string_body>& req) {
   Attempt a;
   auto& tcp_stream = beast::get_lowest_layer(c.stream);
   tcp_stream.expires_after(sh.options.request_timeout);
@@ -256,7 +256,7 @@ struct StreamState {
   Connection conn;
   // Recursive: a consumer may stop its watch from inside on_data.
   std::recursive_mutex mu;
-  bool stopped = false;  // guarded by mu; once set no callback runs
+  bool stopped = false;                           // guarded by mu; once set no callback runs
   std::function<void(std::string_view)> on_data;  // guarded by mu
   std::function<void(const Status&)> on_end;      // guarded by mu
 
@@ -267,7 +267,9 @@ struct StreamState {
   bool deliver(std::string_view data) {
     std::lock_guard<std::recursive_mutex> lock(mu);
     if (stopped) return false;
-    if (on_data) on_data(data);
+    // A copy: a consumer that stops the watch from on_data clears on_data while it runs.
+    auto fn = on_data;
+    if (fn) fn(data);
     return !stopped;
   }
   void finish(const Status& s) {
@@ -289,8 +291,8 @@ Status run_stream(StreamState& st, const http::request<http::string_body>& req) 
   Connection& c = st.conn;
   Status s = connect(sh, c);
   if (!s.ok() || st.is_stopped()) return s;
-  // From here on the thread checks for stop() between steps; abort() ends a step waiting on
-  // the network.
+  // stop() posts abort() to this connection's io_context, which ends a step waiting on the
+  // network; the checks between steps then end the thread.
   auto& tcp_stream = beast::get_lowest_layer(c.stream);
   tcp_stream.expires_after(sh.options.request_timeout);
   error_code ec;
@@ -550,9 +552,9 @@ Result<Reply> HttpsTransport::round_trip(const Request& r) {
   }
 }
 
-Result<std::unique_ptr<Watch>> HttpsTransport::stream(
-    const Request& r, std::function<void(std::string_view)> on_data,
-    std::function<void(const Status&)> on_end) {
+Result<std::unique_ptr<Watch>> HttpsTransport::stream(const Request& r,
+                                                      std::function<void(std::string_view)> on_data,
+                                                      std::function<void(const Status&)> on_end) {
   auto req = make_request(*impl_->shared, r);
   if (!req.ok()) return req.status();
   auto st = std::make_shared<StreamState>(impl_->shared);

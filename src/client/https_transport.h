@@ -13,7 +13,7 @@
 // Errors: Unavailable when the server cannot be reached, the TLS handshake fails (including
 // an untrusted certificate or a wrong host name), the connection breaks or a timeout passes.
 //
-// Thread-safety: thread-safe. A transport must outlive the Watches it returned.
+// Thread-safety: thread-safe. Watches may outlive the transport that made them.
 #pragma once
 
 #include <chrono>
@@ -30,7 +30,7 @@ struct HttpsOptions {
   std::string ca_pem;           // CA certificates to trust; empty: the system's trust store
   std::string client_cert_pem;  // with client_key_pem: authenticate with a certificate
   std::string client_key_pem;
-  std::string bearer_token;     // non-empty: sent as "Authorization: Bearer <token>"
+  std::string bearer_token;          // non-empty: sent as "Authorization: Bearer <token>"
   std::string user_agent = "skiff";  // for requests that do not name their own
   std::chrono::milliseconds connect_timeout{10'000};  // TCP connect plus TLS handshake
   std::chrono::milliseconds request_timeout{60'000};  // a whole round trip; a stream's reply

@@ -37,18 +37,26 @@ using IndexFn = std::function<std::vector<std::string>(const nlohmann::json& obj
 
 class Informer {
  public:
+  // selectors: label_selector and field_selector narrow the collection; limit is the page
+  // size of lists (default 500); timeout_seconds is how long the server keeps each watch open
+  // (default a random 5-10 minutes). resource_version and continue_token are ignored.
   Informer(Client& client, ResourceRef ref, ListOptions selectors = {});
-  ~Informer();  // stops
+  // Stops. REQUIRES: not called from one of this informer's handlers.
+  ~Informer();
   Informer(const Informer&) = delete;
   Informer& operator=(const Informer&) = delete;
 
   // Handlers added after the initial list get an on_add for every cached object first.
   void add_handlers(InformerHandlers handlers);
-  // REQUIRES: called before start().
+  // Should be called before start() (objects already cached are indexed at once). A name
+  // already added keeps its first function, so consumers sharing an informer may all ask
+  // for the index they need.
   void add_index(const std::string& name, IndexFn fn);
 
-  void start();  // idempotent
-  void stop();   // idempotent; no handler runs after it returns
+  void start();  // idempotent; an informer once stopped stays stopped
+  // Idempotent; no handler runs after it returns. From inside a handler it returns at once
+  // and no further handler runs once that one returns.
+  void stop();
   // True once the first list has been delivered to the handlers.
   bool synced() const;
   bool wait_for_sync(std::chrono::milliseconds timeout) const;
@@ -57,6 +65,7 @@ class Informer {
   ObjectPtr get(const std::string& ns, const std::string& name) const;
   // Cached objects, optionally within one namespace, in no particular order.
   std::vector<ObjectPtr> list(const std::string& ns = "") const;
+  // Cached objects whose index function returned `value`; empty for an unknown index.
   std::vector<ObjectPtr> by_index(const std::string& index, const std::string& value) const;
   // The resourceVersion of the last event or list applied.
   std::string resource_version() const;
@@ -84,7 +93,7 @@ class InformerFactory {
  private:
   Client& client_;
   std::mutex mu_;
-  bool started_ = false;                                         // guarded by mu_
+  bool started_ = false;                                        // guarded by mu_
   std::map<std::string, std::unique_ptr<Informer>> informers_;  // guarded by mu_
 };
 

@@ -1,5 +1,3 @@
-#include "controllers/framework.h"
-
 #include <cinttypes>
 #include <cstdio>
 #include <deque>
@@ -10,6 +8,7 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "controllers/framework.h"
 
 namespace skiff::controllers {
 
@@ -203,8 +202,8 @@ struct EventRecorder::Impl {
     written.emplace(key, std::move(w));
   }
 
-  Status create(const Pending& p, const std::string& key, const std::string& name,
-                int64_t count, const std::string& first_timestamp) {
+  Status create(const Pending& p, const std::string& key, const std::string& name, int64_t count,
+                const std::string& first_timestamp) {
     json ev = make_event(p, name, count, first_timestamp);
     auto events = client::resources::kEvents.in(p.ns);
     auto r = with_retries([&] { return client.create(events, ev); });
@@ -224,9 +223,8 @@ struct EventRecorder::Impl {
                     {"lastTimestamp", format_rfc3339(p.time)},
                     {"message", p.message}};
       auto events = client::resources::kEvents.in(w.ns);
-      auto r = with_retries([&] {
-        return client.patch(events, w.name, client::PatchType::kMerge, to_json(patch));
-      });
+      auto r = with_retries(
+          [&] { return client.patch(events, w.name, client::PatchType::kMerge, to_json(patch)); });
       if (r.ok()) {
         ++w.count;
         w.last_seen = p.time;
@@ -240,13 +238,13 @@ struct EventRecorder::Impl {
         s = create(p, key, name, w.count + 1, first);
       }
     } else {
-      std::string name = string_at(p.ref, "name").substr(0, kMaxNamePrefix) + "." +
-                         hex_nanos(p.time);
+      std::string name =
+          string_at(p.ref, "name").substr(0, kMaxNamePrefix) + "." + hex_nanos(p.time);
       s = create(p, key, name, 1, format_rfc3339(p.time));
     }
     if (!s.ok()) {
-      SKIFF_LOG(Warn) << "event recorder " << component << ": could not write event "
-                      << p.reason << " for " << string_at(p.ref, "kind") << " " << p.ns << "/"
+      SKIFF_LOG(Warn) << "event recorder " << component << ": could not write event " << p.reason
+                      << " for " << string_at(p.ref, "kind") << " " << p.ns << "/"
                       << string_at(p.ref, "name") << ": " << s.to_string();
     }
   }

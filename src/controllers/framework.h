@@ -99,7 +99,7 @@ class EventRecorder {
   // ("ScalingReplicaSet").
   void record(const nlohmann::json& involved_object, const std::string& type,
               const std::string& reason, const std::string& message);
-  void flush();  // waits until every recorded event has been written (tests)
+  void flush();              // waits until every recorded event has been written (tests)
   uint64_t dropped() const;  // events dropped because the queue was full
 
   struct Impl;
@@ -152,7 +152,7 @@ ControllerFactory controller_factory(const std::string& name);
 
 // name is an identifier (deployment, node_lifecycle): it names the controller in
 // ManagerOptions::enabled, logs and Events.
-#define SKIFF_REGISTER_CONTROLLER(name, factory)                           \
+#define SKIFF_REGISTER_CONTROLLER(name, factory)                          \
   [[maybe_unused]] static const bool skiff_controller_registered_##name = \
       ::skiff::controllers::register_controller(#name, factory)
 

@@ -1,5 +1,3 @@
-#include "controllers/framework.h"
-
 #include <algorithm>
 #include <deque>
 #include <limits>
@@ -8,6 +6,8 @@
 #include <unordered_set>
 #include <utility>
 #include <vector>
+
+#include "controllers/framework.h"
 
 namespace skiff::controllers {
 
@@ -38,9 +38,9 @@ struct WorkQueue::Impl {
   std::condition_variable timer_cv;  // the timer thread waits on it
 
   // Guarded by mu.
-  std::deque<std::string> queue;                  // ready keys, in order
-  std::unordered_set<std::string> dirty;          // keys to be processed (queued or re-added)
-  std::unordered_set<std::string> processing;     // keys a worker holds between get and done
+  std::deque<std::string> queue;               // ready keys, in order
+  std::unordered_set<std::string> dirty;       // keys to be processed (queued or re-added)
+  std::unordered_set<std::string> processing;  // keys a worker holds between get and done
   std::priority_queue<Waiting, std::vector<Waiting>, LaterFirst> waiting;
   // The time each waiting key is due; a heap entry with another time is stale.
   std::unordered_map<std::string, SteadyClock::time_point> due;
@@ -93,7 +93,9 @@ struct WorkQueue::Impl {
       if (waiting.empty()) {
         timer_cv.wait(lock);
       } else {
-        timer_cv.wait_until(lock, waiting.top().ready_at);
+        // A copy: the heap may change while this thread waits.
+        SteadyClock::time_point next = waiting.top().ready_at;
+        timer_cv.wait_until(lock, next);
       }
     }
   }
