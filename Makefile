@@ -33,8 +33,9 @@ test: test-deps
 clean:
 	rm -rf build build-asan
 
-# bench: the API benchmark, skiff against etcd in one run (bench/api/run.sh).
+# bench: the benchmarks (bench/run.sh), each against a baseline in the same run: the API
+# against etcd, the scheduler against a round-robin binder, a rolling update against plain pods.
 .PHONY: bench
 bench: test-deps build
-	@cmake --build build --target bench_api
-	@bench/api/run.sh
+	@cmake --build build --target bench_api bench_scheduler bench_rollout
+	@bench/run.sh

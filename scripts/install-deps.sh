@@ -5,9 +5,13 @@ set -euo pipefail
 mode=${1:-run}
 pkgs=(build-essential cmake ninja-build ccache pkg-config
       libboost1.74-dev libssl-dev libsqlite3-dev nlohmann-json3-dev libyaml-cpp-dev
-      openssl ca-certificates)
+      openssl ca-certificates nftables
+      containernetworking-plugins iptables runc conmon)
+# Image store: registry pulls (libcurl) and layer archives (libarchive).
+pkgs+=(libcurl4-openssl-dev libarchive-dev)
 if [ "$mode" = test ]; then
-  pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev jq curl etcd-server util-linux)
+  pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev jq curl etcd-server util-linux iproute2 busybox-static)
+  pkgs+=(docker-registry skopeo apache2-utils zstd)  # image store tests: registry, push, htpasswd
 fi
 missing=()
 for p in "${pkgs[@]}"; do

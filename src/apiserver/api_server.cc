@@ -22,7 +22,6 @@
 #include "apiserver/discovery.h"
 #include "apiserver/http.h"
 #include "apiserver/local_transport.h"
-#include "apiserver/namespace_lifecycle.h"
 #include "apiserver/request_info.h"
 #include "apiserver/responses.h"
 #include "apiserver/rest.h"
@@ -48,7 +47,6 @@ struct ApiServer::Impl {
   asio::ssl::context ssl{asio::ssl::context::tls_server};
   std::unique_ptr<RestHandler> rest;
   std::unique_ptr<HttpServer> http;
-  std::unique_ptr<NamespaceLifecycle> namespaces;
   std::unique_ptr<api::OpenApiV3Cache> openapi;
   std::vector<std::thread> threads;
   unsigned port = 0;
@@ -56,6 +54,7 @@ struct ApiServer::Impl {
   std::mutex mu;
   std::condition_variable cv;
   bool stopped = false;
+  bool signaled = false;  // SIGINT or SIGTERM arrived
 
   asio::awaitable<void> handle(Exchange& ex);
   asio::awaitable<void> bootstrap();
@@ -302,7 +301,6 @@ ApiServer::~ApiServer() {
   // Teardown order matters: the store's writer may still complete writes, posting to the
   // (stopped) io_contexts, so it goes first; then the io_contexts, whose suspended
   // coroutines may unregister watches from the cache, which goes last with the rest.
-  impl_->namespaces.reset();
   impl_->ctx.store.reset();
   impl_->http.reset();
   impl_->work.clear();
@@ -363,7 +361,6 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const Options& o) {
     return Status::Unavailable("cannot listen on " + o.bind_address + ":" +
                                std::to_string(o.port) + ": " + ec.message());
   }
-  s.namespaces = std::make_unique<NamespaceLifecycle>(ctx, s.ioc());
   for (auto& w : s.workers) {
     asio::io_context* ioc = w.get();
     s.threads.emplace_back([ioc] { ioc->run(); });
@@ -378,7 +375,6 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const Options& o) {
       },
       asio::detached);
   booted.get_future().wait();
-  s.namespaces->start();
 
   std::string host = o.bind_address == "0.0.0.0" || o.bind_address == "::" ? "127.0.0.1"
                                                                              : o.bind_address;
@@ -409,15 +405,23 @@ std::shared_ptr<client::Transport> ApiServer::local_transport(const std::string&
 }
 std::string ApiServer::kubeconfig_path() const { return impl_->kubeconfig; }
 
-void ApiServer::wait() {
+void ApiServer::wait(const std::function<void()>& before_stop) {
   asio::signal_set signals(impl_->ioc(), SIGINT, SIGTERM);
   signals.async_wait([this](const boost::system::error_code& ec, int) {
-    if (!ec) stop();
+    if (ec) return;
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->signaled = true;
+    impl_->cv.notify_all();
   });
   std::unique_lock<std::mutex> lock(impl_->mu);
-  impl_->cv.wait(lock, [this] { return impl_->stopped; });
+  impl_->cv.wait(lock, [this] { return impl_->stopped || impl_->signaled; });
+  bool signaled = !impl_->stopped;
   lock.unlock();
   signals.cancel();
+  if (signaled) {
+    if (before_stop) before_stop();
+    stop();
+  }
 }
 
 void ApiServer::stop() {
@@ -426,7 +430,6 @@ void ApiServer::stop() {
     if (impl_->stopped) return;
     impl_->stopped = true;
   }
-  if (impl_->namespaces) impl_->namespaces->stop();
   if (impl_->http) impl_->http->stop();
   for (auto& w : impl_->workers) w->stop();
   impl_->cv.notify_all();

@@ -8,6 +8,7 @@
 // Thread-safety: start() once; wait() and stop() from any thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,8 +44,10 @@ class ApiServer {
   // clients, authenticated as `user_name` with full rights (group system:masters).
   std::shared_ptr<client::Transport> local_transport(const std::string& user_name);
   std::string kubeconfig_path() const;
-  // Blocks until stop() is called or SIGINT/SIGTERM arrives, then shuts down cleanly.
-  void wait();
+  // Blocks until stop() is called or SIGINT/SIGTERM arrives, then shuts down cleanly. On a
+  // signal, before_stop runs first, while the server still serves (so that in-process
+  // components using local_transport can finish, e.g. release their leases).
+  void wait(const std::function<void()>& before_stop = {});
   void stop();
 
  private:

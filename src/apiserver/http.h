@@ -38,6 +38,8 @@ using HttpRequest = http::request<http::string_body>;
 
 // Largest request body accepted; larger ones get 413 before the body is read.
 inline constexpr size_t kMaxBodyBytes = 3 * 1024 * 1024;
+// How much of a refused body is read and dropped before the connection closes.
+inline constexpr size_t kMaxDrainBytes = 64 * 1024 * 1024;
 
 // Who sent a request, as established by authentication.
 struct User {

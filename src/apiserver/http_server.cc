@@ -1,4 +1,5 @@
 #include <chrono>
+#include <vector>
 
 #include "apiserver/http.h"
 #include "common/status.h"
@@ -212,7 +213,9 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
     beast::get_lowest_layer(stream).expires_after(kIdleTimeout);
     co_await http::async_read_header(stream, buffer, parser,
                                      asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) break;
+    // A Content-Length over the limit fails the header read itself (body_limit).
+    bool header_too_large = ec == http::error::body_limit;
+    if (ec && !header_too_large) break;
     auto too_large = [&]() -> asio::awaitable<void> {
       http::response<http::string_body> res{http::status::payload_too_large, 11};
       res.set(http::field::content_type, "application/json");
@@ -221,9 +224,20 @@ asio::awaitable<void> HttpServer::session(tcp::socket socket) {
       res.prepare_payload();
       boost::system::error_code wec;
       co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, wec));
+      // Lingering close: read and drop what the client is still sending for a moment, since
+      // closing a socket with unread data resets the connection and the client would lose
+      // the response it has not read yet.
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+      std::vector<char> scratch(64 * 1024);
+      size_t drained = 0;
+      while (!wec && drained < kMaxDrainBytes) {
+        size_t n = co_await stream.async_read_some(asio::buffer(scratch),
+                                                   asio::redirect_error(asio::use_awaitable, wec));
+        drained += n;
+      }
     };
     auto length = parser.content_length();
-    if (length && *length > kMaxBodyBytes) {
+    if (header_too_large || (length && *length > kMaxBodyBytes)) {
       co_await too_large();  // refused before the body is read
       break;
     }

@@ -173,9 +173,16 @@ asio::io_context& LocalTransport::next_worker() {
 Result<client::Reply> LocalTransport::round_trip(const client::Request& req) {
   auto done = std::make_shared<std::promise<client::Reply>>();
   auto fut = done->get_future();
-  asio::co_spawn(next_worker(), run_round_trip(shared_, req, done), asio::detached);
-  if (fut.wait_for(std::chrono::minutes(5)) != std::future_status::ready) {
-    return Status::Unavailable("the in-process API server did not answer");
+  asio::io_context& worker = next_worker();
+  if (worker.stopped()) return Status::Unavailable("the in-process API server has stopped");
+  asio::co_spawn(worker, run_round_trip(shared_, req, done), asio::detached);
+  // A request spawned just as the server stops never runs: look at the worker now and then.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  while (fut.wait_for(std::chrono::milliseconds(200)) != std::future_status::ready) {
+    if (worker.stopped()) return Status::Unavailable("the in-process API server has stopped");
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Status::Unavailable("the in-process API server did not answer");
+    }
   }
   return fut.get();
 }

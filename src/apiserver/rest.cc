@@ -564,6 +564,19 @@ asio::awaitable<void> RestHandler::watch(Call& c) {
 
 namespace {
 
+// Metadata fields are `omitempty` in Kubernetes: an empty or null map or list (what a merge
+// patch leaves after removing the last key) is not stored or served.
+void drop_empty_metadata(json& meta) {
+  for (const char* f : {"labels", "annotations", "finalizers", "ownerReferences",
+                        "managedFields", "generateName"}) {
+    auto it = meta.find(f);
+    if (it != meta.end() && (it->is_null() || (it->is_structured() && it->empty()) ||
+                             (it->is_string() && it->get_ref<const std::string&>().empty()))) {
+      meta.erase(it);
+    }
+  }
+}
+
 // Fills the metadata a new object gets from the server. `ns` is the request's namespace.
 Status prepare_new_metadata(const api::ResourceDef& d, json& obj, const std::string& ns,
                             const std::string& url_name, const std::string& now) {
@@ -604,6 +617,7 @@ Status prepare_new_metadata(const api::ResourceDef& d, json& obj, const std::str
     name = gen + random_name_suffix();
   }
   meta["name"] = name;
+  drop_empty_metadata(meta);
   meta["uid"] = new_uid();
   meta["creationTimestamp"] = now;
   meta.erase("deletionTimestamp");
@@ -768,6 +782,7 @@ Result<Prepared> prepare_update(ServerContext& ctx, Call& c, json obj, const jso
   if (!meta.contains("managedFields") && old_meta.contains("managedFields")) {
     meta["managedFields"] = old_meta["managedFields"];
   }
+  drop_empty_metadata(meta);
   bool status_sub = sub == "status";
   if (status_sub) {
     // Only the status changes through /status.

@@ -8,6 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/images/image_command.h"
 #include "apiserver/api_server.h"
 #include "client/client.h"
 #include "controllers/framework.h"
@@ -20,7 +24,9 @@ void usage() {
                "usage: skiff <command> [flags]\n\n"
                "commands:\n"
                "  server     run the control plane (API server, store) and a node agent\n"
+               "  agent      join a cluster as a node that runs pods (--server URL --token T)\n"
                "  sim-nodes  register simulated nodes that run pods without containers\n"
+               "  image      import, pull, list and remove the node's container images\n"
                "  version    print the version\n");
 }
 
@@ -36,13 +42,25 @@ void server_usage() {
                "  --controllers LIST    controllers to run: * (all, the default), name, -name\n"
                "  --scheduler-strategy S  LeastAllocated (spread, the default) or\n"
                "                        MostAllocated (bin packing: fewer, fuller nodes)\n"
-               "  --disable-agent       do not run a node agent in this process\n");
+               "  --disable-agent       do not run a node agent in this process\n"
+               "  --node-name NAME      the agent's Node name (default: the host name)\n"
+               "  --bridge-name NAME    the agent's pod bridge (default skiff0)\n");
+}
+
+// The cluster DNS Service IP: the tenth address of the service CIDR (10.43.0.10 by default).
+std::string cluster_dns_ip(const std::string& service_cidr) {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (std::sscanf(service_cidr.c_str(), "%u.%u.%u.%u", &a, &b, &c, &d) != 4) return "10.43.0.10";
+  return std::to_string(a) + "." + std::to_string(b) + "." + std::to_string(c) + "." +
+         std::to_string(d + 10);
 }
 
 int run_server(int argc, char** argv) {
   skiff::apiserver::ApiServer::Options o;
   std::vector<std::string> controllers;
   bool bin_packing = false;
+  std::string node_name;
+  std::string bridge_name = "skiff0";
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
     std::string value;
@@ -108,6 +126,12 @@ int run_server(int argc, char** argv) {
       }
     } else if (a == "--disable-agent") {
       o.disable_agent = true;
+    } else if (a == "--node-name") {
+      if (!next("--node-name")) return 2;
+      node_name = value;
+    } else if (a == "--bridge-name") {
+      if (!next("--bridge-name")) return 2;
+      bridge_name = value;
     } else if (a == "-h" || a == "--help") {
       server_usage();
       return 0;
@@ -151,15 +175,43 @@ int run_server(int argc, char** argv) {
   skiff::scheduler::Scheduler scheduler(scheduler_client, scheduler_informers, sopts);
   scheduler.start();
   scheduler_informers.start();
+  // The node agent for this host, as `k3s server` runs one; it waits for the node IPAM
+  // controller to give its Node a pod CIDR.
+  std::unique_ptr<skiff::client::Client> agent_client;
+  std::unique_ptr<skiff::agent::Agent> agent;
+  if (!o.disable_agent) {
+    if (node_name.empty()) {
+      char host[256] = {};
+      ::gethostname(host, sizeof host - 1);
+      node_name = host;
+    }
+    agent_client = std::make_unique<skiff::client::Client>(
+        server.value()->local_transport("system:node:" + node_name), "kubelet");
+    skiff::agent::AgentOptions aopts;
+    aopts.node_name = node_name;
+    aopts.data_dir = o.data_dir;
+    aopts.bridge_name = bridge_name;
+    aopts.cluster_dns = cluster_dns_ip(o.service_cidr);
+    agent = std::make_unique<skiff::agent::Agent>(*agent_client, aopts);
+    auto s = agent->start();
+    if (!s.ok()) {
+      std::fprintf(stderr, "skiff server: node agent: %s\n", s.to_string().c_str());
+      agent.reset();
+    }
+  }
   std::printf("skiff server listening on port %u\n", server.value()->port());
   std::printf("kubeconfig: %s\n", server.value()->kubeconfig_path().c_str());
   std::printf("  export KUBECONFIG=%s; kubectl get nodes\n",
               server.value()->kubeconfig_path().c_str());
   std::fflush(stdout);
-  server.value()->wait();
-  scheduler.stop();
-  scheduler_informers.stop();
-  manager.stop();
+  auto stop_components = [&] {
+    if (agent) agent->stop();
+    scheduler.stop();
+    scheduler_informers.stop();
+    manager.stop();
+  };
+  server.value()->wait(stop_components);
+  stop_components();  // idempotent; for a stop() that did not come from a signal
   return 0;
 }
 
@@ -167,6 +219,7 @@ int run_server(int argc, char** argv) {
 
 namespace skiff::cli {
 int run_sim_nodes(int argc, char** argv);
+int run_agent(int argc, char** argv);
 }
 
 int main(int argc, char** argv) {
@@ -177,6 +230,8 @@ int main(int argc, char** argv) {
   std::string cmd = argv[1];
   if (cmd == "server") return run_server(argc - 2, argv + 2);
   if (cmd == "sim-nodes") return skiff::cli::run_sim_nodes(argc - 2, argv + 2);
+  if (cmd == "agent") return skiff::cli::run_agent(argc - 2, argv + 2);
+  if (cmd == "image") return skiff::agent::images::run_image_command(argc - 2, argv + 2);
   if (cmd == "version" || cmd == "--version") {
     std::printf("skiff v0.1.0 (Kubernetes v1.32.0)\n");
     return 0;

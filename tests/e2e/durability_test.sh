@@ -36,7 +36,7 @@ test_kill_9_during_concurrent_writes_loses_nothing_acknowledged() {
     ) &
     pids+=($!)
   done
-  wait_until 60 test "$(wc -l <"$E2E_TMP/acked")" -ge 30
+  wait_until 60 bash -c "[ \$(wc -l <'$E2E_TMP/acked') -ge 30 ]"
   stop_server KILL
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   local acked

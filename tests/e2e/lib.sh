@@ -16,13 +16,17 @@ e2e_cleanup() {
 
 # start_server [extra flags...]: starts a server on a free port (or $SERVER_PORT when set, to
 # restart on the same port) with data in $E2E_TMP/data, waits until it is ready, and exports
-# KUBECONFIG. Sets SERVER_PID and SERVER_PORT.
+# KUBECONFIG. Sets SERVER_PID and SERVER_PORT. The server runs without a node agent unless
+# SERVER_AGENT is set (then pass --node-name, --bridge-name and --cluster-cidr unique to the
+# test run).
 start_server() {
   local data=${SERVER_DATA:-$E2E_TMP/data}
   mkdir -p "$data"
   local port=${SERVER_PORT:-0}
+  local agent_flags=(--disable-agent)
+  if [ -n "${SERVER_AGENT:-}" ]; then agent_flags=(); fi
   "$SKIFF_BIN" server --data-dir "$data" --port "$port" --bind-address 127.0.0.1 \
-    --disable-agent "$@" >>"$E2E_TMP/server.log" 2>&1 &
+    "${agent_flags[@]}" "$@" >>"$E2E_TMP/server.log" 2>&1 &
   SERVER_PID=$!
   export KUBECONFIG=$data/kubeconfig.yaml
   local deadline=$((SECONDS + 60))

@@ -25,12 +25,15 @@ for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
   # A test that restarts the server owns the new process: it is stopped when the test ends,
   # and later tests keep using the file's own server.
   E2E_FILE_SERVER_PID=${SERVER_PID:-}
-  if (
+  # Not in an `if` condition: bash ignores errexit there, even inside the subshell.
+  (
     set -eE -o pipefail
     trap 'echo "failed at line $LINENO: $BASH_COMMAND" >&2' ERR
     trap '[ "${SERVER_PID:-}" != "$E2E_FILE_SERVER_PID" ] && stop_server KILL' EXIT
     "$t"
-  ) >"$log" 2>&1; then
+  ) >"$log" 2>&1
+  rc=$?
+  if [ "$rc" -eq 0 ]; then
     echo "PASS $t"
   else
     echo "FAIL $t"

@@ -19,16 +19,6 @@ class EventRecorderTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(server_.ok());
     client_ = server_.client("event-recorder-test");
-    for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
-      wait_for_namespace_setup(ns);
-    }
-  }
-
-  // The server gives each namespace its default ServiceAccount in the background; tests
-  // wait for it so that no write of the server's own is still running when it shuts down.
-  void wait_for_namespace_setup(const std::string& ns) {
-    ASSERT_TRUE(testing::eventually(
-        [&] { return client_->get(client::resources::kServiceAccounts.in(ns), "default").ok(); }));
   }
 
   client::ObjectPtr create_config_map(const std::string& name, const std::string& ns = "default") {
@@ -154,7 +144,6 @@ TEST_F(EventRecorderTest, ClusterScopedObjectsGetEventsInDefaultNamespace) {
 TEST_F(EventRecorderTest, AcceptsAnObjectReference) {
   json ns = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "team"}}}};
   ASSERT_TRUE(client_->create(client::resources::kNamespaces, ns).ok());
-  wait_for_namespace_setup("team");
   json ref = {{"kind", "Pod"},   {"apiVersion", "v1"}, {"namespace", "team"},
               {"name", "web-0"}, {"uid", "u-1"},       {"fieldPath", "spec.containers{web}"}};
   EventRecorder recorder(*client_, "kubelet", "node-1");

@@ -1,0 +1,434 @@
+// The agent: Node registration, Lease renewal, node status heartbeats, the pod informer, the
+// relist of the runtime, and one pod worker thread per pod (see pod_worker.cc).
+#include "agent/agent.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "agent/agent_internal.h"
+#include "agent/node_status.h"
+#include "common/log.h"
+
+namespace skiff::agent {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+Agent::Agent(client::Client& client, AgentOptions options)
+    : impl_(std::make_shared<Impl>(client, std::move(options))) {}
+
+Agent::~Agent() { stop(); }
+
+const AgentOptions& Agent::options() const { return impl_->options; }
+
+std::string Agent::pod_cidr() const {
+  std::lock_guard<std::mutex> l(impl_->cidr_mu);
+  return impl_->pod_cidr;
+}
+
+Agent::Impl::Impl(client::Client& c, AgentOptions o) : client(c), options(std::move(o)) {
+  state_dir = options.data_dir + "/agent";
+}
+
+Agent::Impl::~Impl() = default;
+
+Status Agent::start() {
+  Impl& a = *impl_;
+  {
+    std::lock_guard<std::mutex> l(a.mu);
+    if (a.started) return a.start_status;
+    a.started = true;
+    a.start_status = a.start_locked();
+    return a.start_status;
+  }
+}
+
+void Agent::stop() { impl_->stop(); }
+
+Status Agent::Impl::start_locked() {
+  if (options.node_name.empty()) return Status::Invalid("the agent needs a node name");
+  if (options.data_dir.empty()) return Status::Invalid("the agent needs a data dir");
+  std::error_code ec;
+  fs::create_directories(state_dir + "/pods", ec);
+  if (ec) return Status::Internal("creating " + state_dir + ": " + ec.message());
+
+  auto store = images::ImageStore::open(options.data_dir);
+  if (!store.ok()) return store.status();
+  image_store = std::move(*store);
+
+  runtime::RuntimeOptions ro;
+  ro.root_dir = state_dir + "/runtime";
+  ro.runc_path = options.runc_path;
+  ro.conmon_path = options.conmon_path;
+  auto rt = runtime::ContainerRuntime::open(ro);
+  if (!rt.ok()) return rt.status();
+  container_runtime = std::move(*rt);
+
+  facts.name = options.node_name;
+  facts.internal_ip = options.node_ip.empty() ? detect_node_ip() : options.node_ip;
+  facts.host = read_host_info();
+  facts.runtime_version = runc_version(options.runc_path);
+  facts.ephemeral_storage_bytes = filesystem_bytes(options.data_dir);
+
+  Status s = register_node();
+  if (!s.ok()) return s;
+
+  // The pod CIDR: given, or the one the node IPAM controller assigns to the Node.
+  client::ListOptions node_selector;
+  node_selector.field_selector = "metadata.name=" + options.node_name;
+  node_informer =
+      std::make_unique<client::Informer>(client, client::resources::kNodes, node_selector);
+  node_informer->add_handlers(
+      {.on_add = [this](const client::ObjectPtr& n) { on_node(n); },
+       .on_update = [this](const client::ObjectPtr&, const client::ObjectPtr& n) { on_node(n); },
+       .on_delete = nullptr});
+  node_informer->start();
+  std::string cidr = options.pod_cidr;
+  if (cidr.empty()) {
+    std::unique_lock<std::mutex> l(cidr_mu);
+    cidr_cv.wait_for(l, options.pod_cidr_timeout, [&] { return !node_pod_cidr.empty(); });
+    cidr = node_pod_cidr;
+    if (cidr.empty()) {
+      return Status::Unavailable("node " + options.node_name + " has no spec.podCIDR after " +
+                                 std::to_string(options.pod_cidr_timeout.count()) + " ms");
+    }
+  }
+
+  {
+    std::lock_guard<std::mutex> l(cidr_mu);
+    pod_cidr = cidr;
+  }
+  network::PodNetworkOptions no;
+  no.state_dir = state_dir;
+  no.pod_cidr = cidr;
+  no.bridge_name = options.bridge_name;
+  no.cni_bin_dir = options.cni_bin_dir;
+  auto net = network::PodNetwork::open(no);
+  if (!net.ok()) return net.status();
+  pod_network = std::move(*net);
+
+  running = true;
+  lease_thread = std::thread([this] { lease_loop(); });
+
+  client::ListOptions pod_selector;
+  pod_selector.field_selector = "spec.nodeName=" + options.node_name;
+  pod_informer = std::make_unique<client::Informer>(client, client::resources::kPods, pod_selector);
+  service_informer = std::make_unique<client::Informer>(client, client::resources::kServices);
+  service_informer->start();
+  service_informer->wait_for_sync(std::chrono::seconds(30));
+  pod_informer->add_handlers(
+      {.on_add = [this](const client::ObjectPtr& p) { on_pod(p); },
+       .on_update = [this](const client::ObjectPtr&, const client::ObjectPtr& p) { on_pod(p); },
+       .on_delete = [this](const client::ObjectPtr& p) { on_pod(p); }});
+  pod_informer->start();
+  pod_informer->wait_for_sync(std::chrono::seconds(30));
+  relist_thread = std::thread([this] { relist_loop(); });
+  SKIFF_LOG(Info) << "agent for node " << options.node_name << " started, pod CIDR " << cidr;
+  return Status::Ok();
+}
+
+void Agent::Impl::on_node(const client::ObjectPtr& node) {
+  std::string cidr;
+  if (node->contains("spec") && (*node)["spec"].contains("podCIDR") &&
+      (*node)["spec"]["podCIDR"].is_string()) {
+    cidr = (*node)["spec"]["podCIDR"].get<std::string>();
+  }
+  if (cidr.empty()) return;
+  std::lock_guard<std::mutex> l(cidr_mu);
+  if (node_pod_cidr.empty()) {
+    node_pod_cidr = cidr;
+    cidr_cv.notify_all();
+  }
+}
+
+Status Agent::Impl::register_node() {
+  Status last;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto created = client.create(client::resources::kNodes, node_object(facts, now()));
+    if (created.ok()) {
+      node_uid = (**created)["metadata"].value("uid", "");
+      last = Status::Ok();
+    } else if (created.status().code() == StatusCode::kAlreadyExists) {
+      auto current = client.get(client::resources::kNodes, options.node_name);
+      if (!current.ok()) {
+        last = current.status();
+        continue;
+      }
+      node_uid = (**current)["metadata"].value("uid", "");
+      json meta_patch = {{"metadata", {{"labels", node_labels(facts)}}}};
+      auto p = client.patch(client::resources::kNodes, options.node_name, client::PatchType::kMerge,
+                            meta_patch.dump());
+      if (!p.ok()) {
+        last = p.status();
+        continue;
+      }
+      json status_patch = {{"status", node_status(facts, &**current, now())}};
+      auto ps = client.patch(client::resources::kNodes, options.node_name,
+                             client::PatchType::kMerge, status_patch.dump(), "status");
+      last = ps.status();
+    } else {
+      last = created.status();
+    }
+    if (last.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+  }
+  if (!last.ok()) return last;
+  return renew_lease();
+}
+
+Status Agent::Impl::renew_lease() {
+  auto leases = client::resources::kLeases.in("kube-node-lease");
+  auto p =
+      client.patch(leases, options.node_name, client::PatchType::kMerge,
+                   lease_renewal_patch(options.node_name, options.lease_duration_seconds, now()));
+  if (p.ok()) return Status::Ok();
+  if (!p.status().is_not_found()) return p.status();
+  auto c = client.create(
+      leases, lease_object(options.node_name, node_uid, options.lease_duration_seconds, now()));
+  if (c.ok() || c.status().code() == StatusCode::kAlreadyExists) return Status::Ok();
+  return c.status();
+}
+
+Status Agent::Impl::post_node_status() {
+  auto current = client.get(client::resources::kNodes, options.node_name);
+  if (current.status().is_not_found()) return register_node();
+  if (!current.ok()) return current.status();
+  json patch = {{"status", node_status(facts, &**current, now())}};
+  return client
+      .patch(client::resources::kNodes, options.node_name, client::PatchType::kMerge, patch.dump(),
+             "status")
+      .status();
+}
+
+void Agent::Impl::lease_loop() {
+  auto next_status = std::chrono::steady_clock::now() + options.node_status_interval;
+  std::unique_lock<std::mutex> l(loop_mu);
+  while (running) {
+    loop_cv.wait_for(l, options.lease_renew_interval, [&] { return !running.load(); });
+    if (!running) break;
+    l.unlock();
+    Status s = renew_lease();
+    if (!s.ok()) SKIFF_LOG(Warn) << "renewing the node lease: " << s.to_string();
+    if (std::chrono::steady_clock::now() >= next_status) {
+      s = post_node_status();
+      if (!s.ok()) SKIFF_LOG(Warn) << "posting node status: " << s.to_string();
+      next_status = std::chrono::steady_clock::now() + options.node_status_interval;
+    }
+    l.lock();
+  }
+}
+
+void Agent::Impl::stop() {
+  {
+    std::lock_guard<std::mutex> l(loop_mu);
+    if (!running.exchange(false)) {
+      // Never started or already stopped; the informers may still need stopping.
+    }
+    loop_cv.notify_all();
+  }
+  if (pod_informer) pod_informer->stop();
+  if (service_informer) service_informer->stop();
+  if (node_informer) node_informer->stop();
+  if (lease_thread.joinable()) lease_thread.join();
+  if (relist_thread.joinable()) relist_thread.join();
+  std::map<std::string, std::shared_ptr<PodWorker>> workers_copy;
+  {
+    std::lock_guard<std::mutex> l(workers_mu);
+    workers_copy.swap(workers);
+  }
+  for (auto& [uid, w] : workers_copy) w->request_stop();
+  for (auto& [uid, w] : workers_copy) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+}
+
+void Agent::Impl::on_pod(const client::ObjectPtr& pod) {
+  const json& meta = (*pod)["metadata"];
+  std::string uid = meta.value("uid", "");
+  if (uid.empty()) return;
+  notify_worker(uid, meta.value("namespace", ""), meta.value("name", ""));
+}
+
+void Agent::Impl::notify_worker(const std::string& uid, const std::string& ns,
+                                const std::string& name) {
+  std::lock_guard<std::mutex> l(workers_mu);
+  if (!running) return;
+  auto it = workers.find(uid);
+  if (it != workers.end() && !it->second->finished) {
+    it->second->notify();
+    return;
+  }
+  if (it != workers.end()) {
+    if (it->second->thread.joinable()) it->second->thread.join();
+    workers.erase(it);
+  }
+  auto w = std::make_shared<PodWorker>();
+  w->uid = uid;
+  w->ns = ns;
+  w->name = name;
+  w->agent = this;
+  w->dirty = true;
+  workers[uid] = w;
+  w->thread = std::thread([w] { w->run(); });
+}
+
+// The kubelet's PLEG: container state changes found by listing the runtime wake the pod's
+// worker; containers and sandboxes of pods this node no longer has are removed.
+void Agent::Impl::relist_loop() {
+  std::map<std::string, std::string> last;  // container id -> state
+  std::unique_lock<std::mutex> l(loop_mu);
+  while (running) {
+    l.unlock();
+    auto list = container_runtime->list();
+    if (list.ok()) {
+      std::map<std::string, std::string> seen;
+      std::set<std::string> orphans;
+      for (const auto& st : *list) {
+        ContainerName cn;
+        if (!parse_container_id(st.id, &cn)) continue;
+        std::string state = std::string(runtime::container_state_name(st.state)) + "/" +
+                            std::to_string(st.exit_code);
+        seen[st.id] = state;
+        auto prev = last.find(st.id);
+        if (prev == last.end() || prev->second != state) wake(cn.pod_uid);
+        if (!pod_known(cn.pod_uid)) orphans.insert(cn.pod_uid);
+      }
+      for (const auto& [id, state] : last) {
+        ContainerName cn;
+        if (seen.count(id) == 0 && parse_container_id(id, &cn)) wake(cn.pod_uid);
+      }
+      last = std::move(seen);
+      for (const auto& sb : pod_network->list_sandboxes()) {
+        if (!pod_known(sb.pod_uid)) orphans.insert(sb.pod_uid);
+      }
+      for (const auto& uid : orphans) {
+        SKIFF_LOG(Info) << "removing the containers of pod " << uid << ", gone from the API";
+        remove_pod_resources(uid);
+      }
+    }
+    l.lock();
+    loop_cv.wait_for(l, options.relist_interval, [&] { return !running.load(); });
+  }
+}
+
+void Agent::Impl::wake(const std::string& uid) {
+  std::lock_guard<std::mutex> l(workers_mu);
+  auto it = workers.find(uid);
+  if (it != workers.end()) it->second->notify();
+}
+
+// True when the pod informer holds a pod with this uid, or a worker still owns it. A pod
+// unknown to an unsynced informer counts as known, so that nothing is removed before the
+// first list arrived.
+bool Agent::Impl::pod_known(const std::string& uid) {
+  if (!pod_informer->synced()) return true;
+  {
+    std::lock_guard<std::mutex> l(workers_mu);
+    auto it = workers.find(uid);
+    if (it != workers.end() && !it->second->finished) return true;
+  }
+  for (const auto& p : pod_informer->list()) {
+    if ((*p)["metadata"].value("uid", "") == uid) return true;
+  }
+  return false;
+}
+
+std::string Agent::Impl::pod_dir(const std::string& uid) const {
+  return state_dir + "/pods/" + uid;
+}
+
+void Agent::Impl::remove_pod_resources(const std::string& uid) {
+  auto ids = pod_containers(uid);
+  for (const auto& st : ids) {
+    Status s = container_runtime->remove(st.id);
+    if (!s.ok()) SKIFF_LOG(Warn) << "removing container " << st.id << ": " << s.to_string();
+  }
+  Status s = pod_network->remove_sandbox(uid);
+  if (!s.ok()) SKIFF_LOG(Warn) << "removing the sandbox of pod " << uid << ": " << s.to_string();
+  std::error_code ec;
+  fs::remove_all(pod_dir(uid), ec);
+}
+
+std::vector<runtime::ContainerStatus> Agent::Impl::pod_containers(const std::string& uid) {
+  std::vector<runtime::ContainerStatus> out;
+  std::error_code ec;
+  std::string prefix = uid + "_";
+  for (const auto& e :
+       fs::directory_iterator(container_runtime->options().root_dir + "/containers", ec)) {
+    std::string id = e.path().filename().string();
+    if (id.rfind(prefix, 0) != 0) continue;
+    auto st = container_runtime->status(id);
+    if (st.ok()) out.push_back(std::move(*st));
+  }
+  return out;
+}
+
+std::vector<std::string> service_env(const std::vector<client::ObjectPtr>& services,
+                                     const std::string& pod_namespace, bool enable_service_links) {
+  std::map<std::string, std::string> vars;
+  auto add = [&vars](const json& svc) {
+    const json& spec = svc["spec"];
+    if (!spec.contains("clusterIP") || !spec["clusterIP"].is_string()) return;
+    std::string ip = spec["clusterIP"].get<std::string>();
+    if (ip.empty() || ip == "None") return;
+    std::string name = svc["metadata"].value("name", "");
+    for (char& c : name) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
+    const json& ports = spec.contains("ports") ? spec["ports"] : json::array();
+    if (!ports.is_array() || ports.empty()) return;
+    vars[name + "_SERVICE_HOST"] = ip;
+    for (size_t i = 0; i < ports.size(); ++i) {
+      const json& p = ports[i];
+      std::string port = std::to_string(p.value("port", 0));
+      std::string proto = p.contains("protocol") && p["protocol"].is_string()
+                              ? p["protocol"].get<std::string>()
+                              : "TCP";
+      std::string lower = proto;
+      for (char& c : lower) c = static_cast<char>(std::tolower(c));
+      if (i == 0) {
+        vars[name + "_SERVICE_PORT"] = port;
+        vars[name + "_PORT"] = lower + "://" + ip + ":" + port;
+      }
+      if (p.contains("name") && p["name"].is_string()) {
+        std::string pname = p["name"].get<std::string>();
+        for (char& c : pname) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
+        vars[name + "_SERVICE_PORT_" + pname] = port;
+      }
+      std::string prefix = name + "_PORT_" + port + "_" + proto;
+      vars[prefix] = lower + "://" + ip + ":" + port;
+      vars[prefix + "_PROTO"] = lower;
+      vars[prefix + "_PORT"] = port;
+      vars[prefix + "_ADDR"] = ip;
+    }
+  };
+  for (const auto& s : services) {
+    const json& m = (*s)["metadata"];
+    std::string ns = m.value("namespace", "");
+    std::string name = m.value("name", "");
+    if (ns == "default" && name == "kubernetes") {
+      add(*s);
+    } else if (enable_service_links && ns == pod_namespace) {
+      add(*s);
+    }
+  }
+  std::vector<std::string> out;
+  for (const auto& [k, v] : vars) out.push_back(k + "=" + v);
+  return out;
+}
+
+std::string container_id(const std::string& pod_uid, const std::string& name, int attempt) {
+  return pod_uid + "_" + name + "_" + std::to_string(attempt);
+}
+
+bool parse_container_id(const std::string& id, ContainerName* out) {
+  size_t first = id.find('_');
+  size_t last = id.rfind('_');
+  if (first == std::string::npos || last == first) return false;
+  out->pod_uid = id.substr(0, first);
+  out->name = id.substr(first + 1, last - first - 1);
+  const std::string n = id.substr(last + 1);
+  if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos) return false;
+  out->attempt = std::atoi(n.c_str());
+  return !out->pod_uid.empty() && !out->name.empty();
+}
+
+}  // namespace skiff::agent

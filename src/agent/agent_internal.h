@@ -1,0 +1,152 @@
+// The agent's internals, shared by agent.cc (node, lease, informers, relist) and
+// pod_worker.cc (one worker thread per pod). Not a public header.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/agent.h"
+#include "agent/images/store.h"
+#include "agent/network/pod_network.h"
+#include "agent/node_status.h"
+#include "agent/runtime/runtime.h"
+#include "client/client.h"
+#include "client/informer.h"
+#include "common/time.h"
+
+namespace skiff::agent {
+
+// The Docker-links-style variables the kubelet gives containers for the Services of their
+// namespace (when enableServiceLinks) and for the master Service default/kubernetes:
+// <NAME>_SERVICE_HOST, <NAME>_SERVICE_PORT, <NAME>_PORT, <NAME>_PORT_<port>_<PROTO>[_PROTO|
+// _PORT|_ADDR], for Services with a cluster IP.
+std::vector<std::string> service_env(const std::vector<client::ObjectPtr>& services,
+                                     const std::string& pod_namespace, bool enable_service_links);
+
+// Containers are named "<pod uid>_<container name>_<attempt>" ('_' appears in neither a uid
+// nor a container name), so that the runtime's list alone tells which pod and container a
+// runtime container belongs to, and its restart count, after an agent restart.
+struct ContainerName {
+  std::string pod_uid;
+  std::string name;
+  int attempt = 0;
+};
+std::string container_id(const std::string& pod_uid, const std::string& name, int attempt);
+bool parse_container_id(const std::string& id, ContainerName* out);
+
+struct PodWorker;
+
+struct Agent::Impl {
+  Impl(client::Client& client, AgentOptions options);
+  ~Impl();
+
+  Status start_locked();
+  void stop();
+  Status register_node();
+  Status renew_lease();
+  Status post_node_status();
+  void lease_loop();
+  void relist_loop();
+  void on_node(const client::ObjectPtr& node);
+  void on_pod(const client::ObjectPtr& pod);
+  void notify_worker(const std::string& uid, const std::string& ns, const std::string& name);
+  void wake(const std::string& uid);
+  bool pod_known(const std::string& uid);
+  std::string pod_dir(const std::string& uid) const;
+  void remove_pod_resources(const std::string& uid);
+  std::vector<runtime::ContainerStatus> pod_containers(const std::string& uid);
+  // Writes a core/v1 Event about `pod` (source component "kubelet", host the node).
+  void record_event(const nlohmann::json& pod, const std::string& type, const std::string& reason,
+                    const std::string& message, const std::string& field_path = "");
+
+  // Constant after construction.
+  client::Client& client;
+  const AgentOptions options;
+  std::string state_dir;
+
+  // Set by start(), then constant.
+  NodeFacts facts;
+  std::string node_uid;
+  std::unique_ptr<images::ImageStore> image_store;
+  std::unique_ptr<runtime::ContainerRuntime> container_runtime;
+  std::unique_ptr<network::PodNetwork> pod_network;
+  std::unique_ptr<client::Informer> node_informer;
+  std::unique_ptr<client::Informer> pod_informer;
+  std::unique_ptr<client::Informer> service_informer;
+
+  std::mutex mu;  // serializes start()
+  bool started = false;
+  Status start_status;
+
+  std::mutex cidr_mu;
+  std::condition_variable cidr_cv;
+  std::string node_pod_cidr;  // guarded by cidr_mu
+  std::string pod_cidr;       // guarded by cidr_mu once start() returned
+
+  std::atomic<bool> running{false};
+  std::mutex loop_mu;
+  std::condition_variable loop_cv;
+  std::thread lease_thread;
+  std::thread relist_thread;
+
+  std::mutex workers_mu;
+  std::map<std::string, std::shared_ptr<PodWorker>> workers;  // by pod uid; guarded
+};
+
+// Syncs one pod on its own thread whenever notified (informer events, container state
+// changes) or when a back-off it set expires. Ends once the pod is gone and torn down.
+struct PodWorker {
+  void run();
+  void notify();
+  void request_stop();
+  // One pass; returns true when the pod is gone and everything of it removed.
+  bool sync();
+  bool terminate(const nlohmann::json& pod);
+  void sync_running(const nlohmann::json& pod);
+  // Starts attempt `attempt` of container `c`; false when it could not (the reason is kept
+  // in waiting[]).
+  bool start_container(const nlohmann::json& pod, const nlohmann::json& c, int attempt, bool init);
+  bool ensure_image(const nlohmann::json& pod, const nlohmann::json& c, std::string* image_ref);
+  void retry_at(TimePoint t);
+
+  // Constant after construction.
+  std::string uid;
+  std::string ns;
+  std::string name;
+  Agent::Impl* agent = nullptr;
+  std::thread thread;
+  std::atomic<bool> finished{false};
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool dirty = false;                // guarded by mu
+  bool stopping = false;             // guarded by mu
+  std::optional<TimePoint> wake_at;  // guarded by mu
+
+  // Worker-thread state.
+  struct Waiting {
+    std::string reason;
+    std::string message;
+  };
+  std::map<std::string, Waiting> waiting;         // by container name
+  std::map<std::string, TimePoint> pull_backoff;  // by container name: no pull before
+  std::map<std::string, int> pull_failures;       // by container name
+  std::map<std::string, std::string> image_ids;   // by container name
+  std::set<std::string> backoff_reported;         // container ids already reported
+  bool dns_written = false;
+  std::string pod_ip;
+  std::optional<nlohmann::json> last_status;
+  std::string start_time;
+};
+
+}  // namespace skiff::agent

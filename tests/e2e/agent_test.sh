@@ -1,0 +1,142 @@
+# The node agent inside `skiff server`: the server registers its own node and runs pods as real
+# containers (runc, overlayfs, CNI), driven with kubectl. Needs root, runc, conmon, the CNI
+# plugins and busybox-static (scripts/install-deps.sh).
+
+# A 10.x.0.0/16 cluster CIDR no route or address of this host overlaps.
+free_cluster_cidr() {
+  local x
+  for _ in $(seq 1 50); do
+    x=$((100 + RANDOM % 150))
+    if ! ip -4 route | grep -q "^10\.$x\." && ! ip -4 addr | grep -q " 10\.$x\."; then
+      echo "10.$x.0.0/16"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# A docker-archive directory of a busybox-static image tagged docker.io/library/busybox:1.36.
+write_busybox_archive() {
+  local dir=$1
+  mkdir -p "$dir/rootfs/bin" "$dir/rootfs/etc" "$dir/rootfs/tmp"
+  cp /bin/busybox "$dir/rootfs/bin/busybox"
+  local a
+  for a in sh sleep echo cat true hostname; do ln -sf busybox "$dir/rootfs/bin/$a"; done
+  echo 'root:x:0:0:root:/root:/bin/sh' >"$dir/rootfs/etc/passwd"
+  (cd "$dir/rootfs" && tar cf ../layer.tar .)
+  rm -rf "$dir/rootfs"
+  local diff config
+  diff=$(sha256sum "$dir/layer.tar" | cut -d' ' -f1)
+  printf '{"architecture":"%s","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+    "$(dpkg --print-architecture 2>/dev/null || echo amd64)" "$diff" >"$dir/config.json"
+  config=$(sha256sum "$dir/config.json" | cut -d' ' -f1)
+  mv "$dir/config.json" "$dir/$config.json"
+  printf '[{"Config":"%s.json","RepoTags":["docker.io/library/busybox:1.36"],"Layers":["layer.tar"]}]' \
+    "$config" >"$dir/manifest.json"
+}
+
+setup_file() {
+  [ "$(id -u)" -eq 0 ] || { echo "needs root" >&2; return 1; }
+  local suffix
+  suffix=$(printf '%06x' $(( ((RANDOM << 15) | RANDOM) & 0xffffff )))
+  NODE_NAME=e2e-$suffix
+  BRIDGE=sk$suffix
+  CLUSTER_CIDR=$(free_cluster_cidr)
+  export NODE_NAME BRIDGE CLUSTER_CIDR
+  write_busybox_archive "$E2E_TMP/busybox"
+  "$SKIFF_BIN" image import "$E2E_TMP/busybox" --data-dir "$E2E_TMP/data"
+  SERVER_AGENT=1 start_server --node-name "$NODE_NAME" --bridge-name "$BRIDGE" \
+    --cluster-cidr "$CLUSTER_CIDR"
+  wait_until 60 node_ready
+}
+
+node_ready() {
+  [ "$(kc get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" == True ]
+}
+
+teardown_file() {
+  # Pods first, so that their containers, addresses and rules go through the agents.
+  kc delete pods --all --all-namespaces --grace-period=1 --wait=true >/dev/null 2>&1 || true
+  if [ -f "$E2E_TMP/joined.pid" ]; then kill -TERM "$(cat "$E2E_TMP/joined.pid")" 2>/dev/null || true; fi
+  stop_server TERM
+  local root id bridge
+  for root in "$E2E_TMP"/data/agent/runtime/runc "$E2E_TMP"/joined/agent/runtime/runc; do
+    [ -d "$root" ] || continue
+    for id in $(runc --root "$root" list -q 2>/dev/null); do runc --root "$root" delete -f "$id"; done
+  done
+  grep -o "$E2E_TMP/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  for bridge in "$BRIDGE" $(cat "$E2E_TMP/bridges" 2>/dev/null); do
+    ip link del "$bridge" 2>/dev/null || true
+  done
+}
+
+pod_phase() { kc get pod "$1" -o jsonpath='{.status.phase}'; }
+
+test_node_reports_the_host() {
+  run_ok kc get node "$NODE_NAME" -o wide
+  expect_contains "$OUT" "Ready"
+  expect_contains "$OUT" "v1.32.0-skiff"
+  expect_contains "$OUT" "runc://"
+  expect_eq "$(kc get node "$NODE_NAME" -o jsonpath='{.status.capacity.pods}')" 110 "pods capacity"
+  expect_eq "$(kc get lease -n kube-node-lease "$NODE_NAME" -o jsonpath='{.spec.holderIdentity}')" \
+    "$NODE_NAME" "lease holder"
+  # The node IPAM controller gave the node a pod CIDR from the cluster CIDR.
+  expect_contains "$(kc get node "$NODE_NAME" -o jsonpath='{.spec.podCIDR}')" \
+    "${CLUSTER_CIDR%.0.0/16}."
+}
+
+test_pod_runs_with_an_ip_and_is_deleted_gracefully() {
+  kc run hello --image=docker.io/library/busybox:1.36 -- sh -c 'echo hi; sleep 3600' >/dev/null
+  wait_until 60 kc wait --for=condition=Ready pod/hello --timeout=5s
+  run_ok kc get pod hello -o wide
+  expect_contains "$OUT" "Running"
+  expect_contains "$OUT" "$NODE_NAME"
+  expect_contains "$(kc get pod hello -o jsonpath='{.status.podIP}')" "${CLUSTER_CIDR%.0.0/16}."
+  run_ok kc describe pod hello
+  expect_contains "$OUT" "Started container hello"
+  run_ok kc delete pod hello --grace-period=2
+  expect_fail kc get pod hello
+  expect_contains "$OUT" "NotFound"
+}
+
+test_job_pod_runs_to_completion() {
+  kc create job once --image=docker.io/library/busybox:1.36 -- sh -c 'echo done' >/dev/null
+  wait_until 90 kc wait --for=condition=complete job/once --timeout=5s
+  run_ok kc get pods -l job-name=once
+  expect_contains "$OUT" "Completed"
+}
+
+test_crashing_pod_backs_off() {
+  kc run crash --image=docker.io/library/busybox:1.36 -- sh -c 'exit 1' >/dev/null
+  wait_until 90 bash -c "kubectl --kubeconfig '$KUBECONFIG' get pod crash | grep -q CrashLoopBackOff"
+  wait_until 60 bash -c "[ \"\$(kubectl --kubeconfig '$KUBECONFIG' get pod crash -o jsonpath='{.status.containerStatuses[0].restartCount}')\" -ge 1 ]"
+}
+
+test_skiff_agent_joins_as_a_second_node() {
+  local suffix node bridge data pid
+  suffix=$(printf '%06x' $(( ((RANDOM << 15) | RANDOM) & 0xffffff )))
+  node=join-$suffix
+  bridge=sk$suffix
+  data=$E2E_TMP/joined
+  echo "$bridge" >>"$E2E_TMP/bridges"
+  "$SKIFF_BIN" image import "$E2E_TMP/busybox" --data-dir "$data" >/dev/null
+  "$SKIFF_BIN" agent --server "https://127.0.0.1:$SERVER_PORT" \
+    --token "$(cat "$E2E_TMP/data/token")" --node-name "$node" --data-dir "$data" \
+    --bridge-name "$bridge" >>"$E2E_TMP/joined.log" 2>&1 &
+  pid=$!
+  echo "$pid" >"$E2E_TMP/joined.pid"
+  wait_until 60 bash -c "kubectl --kubeconfig '$KUBECONFIG' get node $node | grep -q ' Ready '"
+  kc run pinned --image=docker.io/library/busybox:1.36 \
+    --overrides="{\"apiVersion\":\"v1\",\"spec\":{\"nodeName\":\"$node\"}}" \
+    -- sh -c 'sleep 3600' >/dev/null
+  wait_until 60 kc wait --for=condition=Ready pod/pinned --timeout=5s
+  run_ok kc get pod pinned -o wide
+  expect_contains "$OUT" "$node"
+  run_ok kc delete pod pinned --grace-period=1
+  kill -TERM "$pid"
+  wait "$pid" || true
+  rm -f "$E2E_TMP/joined.pid"
+  # The agent's containers are gone with the pod; the node stays until deleted.
+  expect_eq "$(runc --root "$data/agent/runtime/runc" list -q | wc -l)" 0 "containers left"
+  run_ok kc delete node "$node"
+}
