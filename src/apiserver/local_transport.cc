@@ -12,7 +12,8 @@ struct LocalTransport::Shared {
 
 namespace {
 
-HttpRequest make_request(const client::Request& r, const std::string& user_agent) {
+// Takes the body from r (the coroutine's own copy of the request): bodies are the bulk of it.
+HttpRequest make_request(client::Request& r, const std::string& user_agent) {
   http::verb verb = http::string_to_verb(r.method);
   std::string target = r.path;
   if (!r.query.empty()) target += "?" + r.query;
@@ -20,7 +21,7 @@ HttpRequest make_request(const client::Request& r, const std::string& user_agent
   if (!r.content_type.empty()) req.set(http::field::content_type, r.content_type);
   req.set(http::field::accept, r.accept);
   req.set(http::field::user_agent, user_agent);
-  req.body() = r.body;
+  req.body() = std::move(r.body);
   req.prepare_payload();
   return req;
 }

@@ -42,7 +42,14 @@ std::string status_json(const Status& status, const StatusDetails& details) {
   return j.dump();
 }
 
-std::string status_json(const Status& status) { return status_json(status, StatusDetails{}); }
+std::string status_json(const Status& status) {
+  if (status.ok()) {
+    // The answer of every successful binding and delete: built once.
+    static const std::string kSuccess = status_json(status, StatusDetails{});
+    return kSuccess;
+  }
+  return status_json(status, StatusDetails{});
+}
 
 Response status_response(const Status& status) { return status_response(status, StatusDetails{}); }
 

@@ -9,6 +9,7 @@
 #include "api/patch/patch.h"
 #include "api/protobuf/protobuf.h"
 #include "api/typecheck/typecheck.h"
+#include "apiserver/object_bytes.h"
 #include "apiserver/responses.h"
 #include "apiserver/strategy.h"
 #include "common/base64.h"
@@ -51,6 +52,16 @@ Status conflict_modified(const api::ResourceDef& def, const std::string& name) {
 
 // Strips what the store must not hold: the resourceVersion lives in the key's revision.
 std::string storage_bytes(json obj) {
+  if (auto m = obj.find("metadata"); m != obj.end() && m->is_object()) {
+    m->erase("resourceVersion");
+    m->erase("selfLink");
+  }
+  return obj.dump();
+}
+
+// storage_bytes for an object about to be created: strips obj itself instead of a copy (a new
+// object has no selfLink, and its resourceVersion is the store's to give).
+std::string storage_bytes_of_new(json& obj) {
   if (auto m = obj.find("metadata"); m != obj.end() && m->is_object()) {
     m->erase("resourceVersion");
     m->erase("selfLink");
@@ -681,9 +692,9 @@ asio::awaitable<void> RestHandler::create(Call& c) {
     co_await reply_status(c, s, name);
     co_return;
   }
-  auto managed = api::update_managed_fields(nullptr, obj, d.type, c.field_manager, "Update",
+  // An object the managed fields cannot be computed for is stored without them.
+  (void)api::update_managed_fields_in_place(nullptr, obj, d.type, c.field_manager, "Update",
                                             d.api_version(), c.now_text);
-  if (managed.ok()) obj = std::move(managed.value());
   std::string key = object_key(d, c.ri.ns, name);
   if (c.dry_run) {
     if (ctx_.cache->get(key)) {
@@ -698,7 +709,7 @@ asio::awaitable<void> RestHandler::create(Call& c) {
   store::WriteOp op;
   op.kind = store::WriteOp::Kind::kCreate;
   op.key = key;
-  op.value = std::make_shared<const std::string>(storage_bytes(obj));
+  op.value = std::make_shared<const std::string>(storage_bytes_of_new(obj));
   auto res = co_await store_write(*ctx_.store, std::move(op));
   if (!res.ok()) {
     Status s = res.status();
@@ -720,13 +731,12 @@ asio::awaitable<Status> RestHandler::create_internal(const api::ResourceDef& d, 
   if (d.defaults) d.defaults(obj);
   if (Status s = validate_object(d, obj, nullptr); !s.ok()) co_return s;
   if (Status s = allocate_for_create(ctx_, d, obj); !s.ok()) co_return s;
-  auto managed =
-      api::update_managed_fields(nullptr, obj, d.type, "skiff", "Update", d.api_version(), now);
-  if (managed.ok()) obj = std::move(managed.value());
+  (void)api::update_managed_fields_in_place(nullptr, obj, d.type, "skiff", "Update",
+                                            d.api_version(), now);
   store::WriteOp op;
   op.kind = store::WriteOp::Kind::kCreate;
   op.key = object_key(d, ns, obj["metadata"]["name"].get<std::string>());
-  op.value = std::make_shared<const std::string>(storage_bytes(obj));
+  op.value = std::make_shared<const std::string>(storage_bytes_of_new(obj));
   auto res = co_await store_write(*ctx_.store, std::move(op));
   co_return res.ok() ? Status::Ok() : res.status();
 }
@@ -823,9 +833,8 @@ Result<Prepared> prepare_update(ServerContext& ctx, Call& c, json obj, const jso
     return p;
   }
   if (!managed_done) {
-    auto managed = api::update_managed_fields(&old, obj, d.type, operation_manager, "Update",
+    (void)api::update_managed_fields_in_place(&old, obj, d.type, operation_manager, "Update",
                                               d.api_version(), c.now_text, c.ri.subresource);
-    if (managed.ok()) obj = std::move(managed.value());
   }
   // The last finalizer of an object marked for deletion is gone: it goes. A namespace also
   // waits for its spec.finalizers (the namespace controller empties them via /finalize).
@@ -1416,6 +1425,42 @@ asio::awaitable<void> RestHandler::scale(Call& c) {
   co_await reply_status(c, conflict_modified(d, c.ri.name));
 }
 
+namespace {
+
+// pods/binding through the DOM, for pods bind_pod_bytes leaves to it: the bound pod as the
+// store keeps it, or Conflict when it is already on a node.
+Result<std::string> bind_pod_dom(const CachedObject& cur, const std::string& pod_name,
+                                 const std::string& node, const std::string& now) {
+  json pod = parse_cached_object(cur);
+  std::string assigned = pod.value("spec", json::object()).value("nodeName", std::string());
+  if (!assigned.empty()) {
+    return Status::Conflict("pod " + pod_name + " is already assigned to node \"" + assigned +
+                            "\"");
+  }
+  pod["spec"]["nodeName"] = node;
+  json& conds = pod["status"]["conditions"];
+  if (!conds.is_array()) conds = json::array();
+  bool found = false;
+  for (auto& cond : conds) {
+    if (cond.value("type", "") == "PodScheduled") {
+      cond["status"] = "True";
+      cond["lastTransitionTime"] = now;
+      cond.erase("reason");
+      cond.erase("message");
+      found = true;
+    }
+  }
+  if (!found) {
+    conds.push_back({{"type", "PodScheduled"},
+                     {"status", "True"},
+                     {"lastProbeTime", nullptr},
+                     {"lastTransitionTime", now}});
+  }
+  return storage_bytes(std::move(pod));
+}
+
+}  // namespace
+
 asio::awaitable<void> RestHandler::binding(Call& c) {
   if (c.ri.verb != "create") {
     co_await reply_status(c, Status(StatusCode::kMethodNotAllowed, "unsupported method"));
@@ -1441,43 +1486,36 @@ asio::awaitable<void> RestHandler::binding(Call& c) {
       co_await reply_status(c, not_found(c.d(), c.ri.name));
       co_return;
     }
-    json pod = parse_cached(cur);
-    if (being_deleted(pod)) {
-      co_await reply_status(c, Status::Conflict("pod " + c.ri.name + " is being deleted, cannot be assigned to a host"));
-      co_return;
-    }
-    std::string assigned = pod.value("spec", json::object()).value("nodeName", std::string());
-    if (!assigned.empty()) {
+    if (cur->deleting) {
       co_await reply_status(c, Status::Conflict("pod " + c.ri.name +
-                                                " is already assigned to node \"" + assigned +
-                                                "\""));
+                                                " is being deleted, cannot be assigned to a host"));
       co_return;
     }
-    pod["spec"]["nodeName"] = node;
-    json& conds = pod["status"]["conditions"];
-    if (!conds.is_array()) conds = json::array();
-    bool found = false;
-    for (auto& cond : conds) {
-      if (cond.value("type", "") == "PodScheduled") {
-        cond["status"] = "True";
-        cond["lastTransitionTime"] = c.now_text;
-        cond.erase("reason");
-        cond.erase("message");
-        found = true;
-      }
+    // The common case, on the cached bytes without a DOM; bind_pod_dom judges the rest.
+    BindResult fast = bind_pod_bytes(*cur->json, node, c.now_text);
+    if (fast.kind == BindResult::Kind::kAssigned) {
+      co_await reply_status(c, Status::Conflict("pod " + c.ri.name +
+                                                " is already assigned to node \"" +
+                                                fast.assigned + "\""));
+      co_return;
     }
-    if (!found) {
-      conds.push_back({{"type", "PodScheduled"},
-                       {"status", "True"},
-                       {"lastProbeTime", nullptr},
-                       {"lastTransitionTime", c.now_text}});
+    std::shared_ptr<const std::string> bound;
+    if (fast.kind == BindResult::Kind::kBound) {
+      bound = std::make_shared<const std::string>(std::move(fast.bytes));
+    } else {
+      auto slow = bind_pod_dom(*cur, c.ri.name, node, c.now_text);
+      if (!slow.ok()) {
+        co_await reply_status(c, slow.status());
+        co_return;
+      }
+      bound = std::make_shared<const std::string>(std::move(slow.value()));
     }
     if (c.dry_run) break;
     store::WriteOp op;
     op.kind = store::WriteOp::Kind::kUpdate;
     op.key = c.key();
     op.expected_mod_revision = cur->mod_revision;
-    op.value = std::make_shared<const std::string>(storage_bytes(pod));
+    op.value = std::move(bound);
     auto res = co_await store_write(*ctx_.store, std::move(op));
     if (!res.ok()) {
       if (res.status().code() == StatusCode::kConflict) continue;

@@ -184,6 +184,7 @@ Status allocate_for_update(ServerContext& ctx, const api::ResourceDef& d, json& 
 
 namespace {
 
+// Paths are at most two levels deep: the watch cache indexes a summary of each object.
 const std::map<std::string, std::vector<std::string>, std::less<>>& field_table() {
   static const auto* table = new std::map<std::string, std::vector<std::string>, std::less<>>{
       {"/pods",

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "apiserver/object_bytes.h"
+
 namespace skiff::apiserver {
 
 namespace {
@@ -138,6 +140,19 @@ ObjectPtr WatchCache::make_object(const std::string& key, const std::string& val
   o->key = key;
   o->mod_revision = mod_revision;
   o->create_revision = create_revision;
+  // The common case: bytes this server wrote, read and stamped without a DOM.
+  if (ObjectBytesInfo info; read_canonical_object(value, &info)) {
+    o->name = std::move(info.name);
+    o->ns = std::move(info.ns);
+    o->deleting = info.deleting;
+    o->labels = std::move(info.labels);
+    if (indexer_) {
+      info.summary["metadata"]["resourceVersion"] = std::to_string(mod_revision);
+      indexer_(key, info.summary, &o->fields);
+    }
+    o->json = std::make_shared<const std::string>(with_resource_version(value, info, mod_revision));
+    return o;
+  }
   nlohmann::json obj = nlohmann::json::parse(value, nullptr, false);
   if (!obj.is_object()) {
     // Only the API server writes the store, always valid JSON; keep the bytes as they are.

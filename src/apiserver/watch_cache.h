@@ -121,7 +121,9 @@ class Watcher {
 
 class WatchCache {
  public:
-  // Extracts the selectable fields of an object stored under key.
+  // Extracts the selectable fields of an object stored under key. `obj` may be a summary of
+  // the object holding only its top-level scalars and the scalar members of its top-level
+  // objects (see ObjectBytesInfo): an indexer reads fields at most two levels deep.
   using FieldIndexer = std::function<void(std::string_view key, const nlohmann::json& obj,
                                           Fields* fields)>;
 

@@ -1177,6 +1177,262 @@ Result<T> guard_yaml(std::string_view text, Body&& body) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The fast path of parse_json: a recursive-descent reader that builds the DOM directly from the
+// bytes. It accepts exactly the documents the SAX path above accepts without error and builds
+// the same values; on anything else (a syntax error, a depth or duplicate-key violation, a
+// number that is not finite) it gives up and the SAX path runs, so that every error is worded
+// and located as before. Most bodies and stored objects are valid, and this path costs a
+// fraction of nlohmann's lexer (which copies every token character by character).
+constexpr int kMaxFastDepth = 1000;
+
+class FastReader {
+ public:
+  FastReader(std::string_view text, const ParseOptions& opts)
+      : p_(text.data()), end_(text.data() + text.size()), opts_(opts) {}
+
+  // The value, or nullopt when the SAX path must decide.
+  std::optional<json> read() {
+    json out;
+    skip_space();
+    if (!value(out, 0)) return std::nullopt;
+    skip_space();
+    if (p_ != end_) return std::nullopt;
+    return out;
+  }
+
+ private:
+  void skip_space() {
+    while (p_ != end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  }
+
+  bool value(json& out, int depth) {
+    if (p_ == end_) return false;
+    switch (*p_) {
+      case '{': return object(out, depth + 1);
+      case '[': return array(out, depth + 1);
+      case '"': {
+        std::string s;
+        if (!string(s)) return false;
+        out = std::move(s);
+        return true;
+      }
+      case 't': return literal("true", json(true), out);
+      case 'f': return literal("false", json(false), out);
+      case 'n': return literal("null", json(nullptr), out);
+      default: return number(out);
+    }
+  }
+
+  bool literal(std::string_view word, json v, json& out) {
+    if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word) {
+      return false;
+    }
+    p_ += word.size();
+    out = std::move(v);
+    return true;
+  }
+
+  bool object(json& out, int depth) {
+    if (depth > opts_.max_depth) return false;
+    ++p_;  // '{'
+    out = json::object();
+    auto& map = out.get_ref<json::object_t&>();
+    skip_space();
+    if (p_ != end_ && *p_ == '}') {
+      ++p_;
+      return true;
+    }
+    std::string key;
+    for (;;) {
+      skip_space();
+      if (p_ == end_ || *p_ != '"') return false;
+      key.clear();
+      if (!string(key)) return false;
+      skip_space();
+      if (p_ == end_ || *p_ != ':') return false;
+      ++p_;
+      skip_space();
+      // Objects usually arrive with their keys in order (this server writes them sorted).
+      auto hint = map.end();
+      json* slot;
+      if (map.empty() || map.rbegin()->first < key) {
+        slot = &map.emplace_hint(hint, std::move(key), nullptr)->second;
+      } else {
+        auto [it, inserted] = map.try_emplace(std::move(key));
+        if (!inserted) {
+          if (opts_.reject_duplicate_keys) return false;
+          it->second = nullptr;
+        }
+        slot = &it->second;
+      }
+      if (!value(*slot, depth)) return false;
+      skip_space();
+      if (p_ == end_) return false;
+      if (*p_ == ',') {
+        ++p_;
+        continue;
+      }
+      if (*p_ != '}') return false;
+      ++p_;
+      return true;
+    }
+  }
+
+  bool array(json& out, int depth) {
+    if (depth > opts_.max_depth) return false;
+    ++p_;  // '['
+    out = json::array();
+    auto& vec = out.get_ref<json::array_t&>();
+    skip_space();
+    if (p_ != end_ && *p_ == ']') {
+      ++p_;
+      return true;
+    }
+    for (;;) {
+      skip_space();
+      vec.emplace_back();
+      if (!value(vec.back(), depth)) return false;
+      skip_space();
+      if (p_ == end_) return false;
+      if (*p_ == ',') {
+        ++p_;
+        continue;
+      }
+      if (*p_ != ']') return false;
+      ++p_;
+      return true;
+    }
+  }
+
+  static int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  }
+
+  bool hex4(uint32_t* out) {
+    if (end_ - p_ < 4) return false;
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) {
+      int d = hex_digit(p_[i]);
+      if (d < 0) return false;
+      v = v * 16 + static_cast<uint32_t>(d);
+    }
+    p_ += 4;
+    *out = v;
+    return true;
+  }
+
+  // REQUIRES: *p_ == '"'. The input is valid UTF-8 (parse_json repairs it first).
+  bool string(std::string& out) {
+    ++p_;
+    for (;;) {
+      const char* run = p_;
+      while (p_ != end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20) {
+        ++p_;
+      }
+      out.append(run, p_);
+      if (p_ == end_) return false;
+      char c = *p_;
+      if (c == '"') {
+        ++p_;
+        return true;
+      }
+      if (c != '\\') return false;  // a raw control character
+      ++p_;
+      if (p_ == end_) return false;
+      char e = *p_++;
+      switch (e) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          uint32_t cp;
+          if (!hex4(&cp)) return false;
+          if (cp >= 0xDC00 && cp <= 0xDFFF) return false;
+          if (cp >= 0xD800 && cp <= 0xDBFF) {
+            uint32_t low;
+            if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
+            p_ += 2;
+            if (!hex4(&low) || low < 0xDC00 || low > 0xDFFF) return false;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          }
+          append_utf8(out, cp);
+          break;
+        }
+        default: return false;
+      }
+    }
+  }
+
+  static bool digit(char c) { return c >= '0' && c <= '9'; }
+
+  // As nlohmann's lexer: an integer that fits int64 (negative) or uint64 (otherwise) is an
+  // integer, anything else a double; then as DomBuilder stores them.
+  bool number(json& out) {
+    const char* start = p_;
+    bool negative = false;
+    if (*p_ == '-') {
+      negative = true;
+      ++p_;
+    }
+    if (p_ == end_ || !digit(*p_)) return false;
+    if (*p_ == '0') {
+      ++p_;
+    } else {
+      while (p_ != end_ && digit(*p_)) ++p_;
+    }
+    bool integral = true;
+    if (p_ != end_ && *p_ == '.') {
+      integral = false;
+      ++p_;
+      if (p_ == end_ || !digit(*p_)) return false;
+      while (p_ != end_ && digit(*p_)) ++p_;
+    }
+    if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
+      integral = false;
+      ++p_;
+      if (p_ != end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (p_ == end_ || !digit(*p_)) return false;
+      while (p_ != end_ && digit(*p_)) ++p_;
+    }
+    if (integral) {
+      if (negative) {
+        int64_t v;
+        auto r = std::from_chars(start, p_, v);
+        if (r.ec == std::errc() && r.ptr == p_) {
+          out = v;
+          return true;
+        }
+      } else {
+        uint64_t v;
+        auto r = std::from_chars(start, p_, v);
+        if (r.ec == std::errc() && r.ptr == p_) {
+          out = integer_json(v);
+          return true;
+        }
+      }
+    }
+    // strtod needs a terminated copy; numbers are short.
+    std::string token(start, p_);
+    double d = std::strtod(token.c_str(), nullptr);
+    if (!std::isfinite(d)) return false;
+    out = d;
+    return true;
+  }
+
+  const char* p_;
+  const char* const end_;
+  const ParseOptions& opts_;
+};
+
 }  // namespace
 
 Result<nlohmann::json> parse_json(std::string_view text, const ParseOptions& opts) {
@@ -1193,6 +1449,11 @@ Result<nlohmann::json> parse_json(std::string_view text, const ParseOptions& opt
     input = repaired;
   }
   try {
+    // Deep limits would let the recursive fast path exhaust the stack; the SAX path is
+    // iterative.
+    if (opts.max_depth <= kMaxFastDepth) {
+      if (auto fast = FastReader(input, opts).read()) return std::move(*fast);
+    }
     DomBuilder builder(opts);
     if (json::sax_parse(input.begin(), input.end(), &builder, json::input_format_t::json,
                         /*strict=*/true, /*ignore_comments=*/false)) {

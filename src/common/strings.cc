@@ -1,5 +1,7 @@
 #include "common/strings.h"
 
+#include <cstring>
+
 namespace skiff {
 namespace {
 
@@ -84,6 +86,14 @@ void append_utf8(std::string& out, int32_t cp) {
 size_t find_invalid_utf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
+    // Eight ASCII bytes at a time: most text is ASCII.
+    while (i + 8 <= s.size()) {
+      uint64_t word;
+      std::memcpy(&word, s.data() + i, sizeof(word));
+      if ((word & 0x8080808080808080ULL) != 0) break;
+      i += 8;
+    }
+    if (i >= s.size()) break;
     if (static_cast<unsigned char>(s[i]) < 0x80) {
       ++i;
       continue;

@@ -255,6 +255,16 @@ Result<json> update_managed_fields(const json* old_obj, json new_obj, const Type
                                    const std::string& manager, const std::string& operation,
                                    const std::string& api_version, const std::string& now,
                                    const std::string& subresource) {
+  Status s = update_managed_fields_in_place(old_obj, new_obj, type, manager, operation,
+                                            api_version, now, subresource);
+  if (!s.ok()) return s;
+  return new_obj;
+}
+
+Status update_managed_fields_in_place(const json* old_obj, json& new_obj, const TypeDef* type,
+                                      const std::string& manager, const std::string& operation,
+                                      const std::string& api_version, const std::string& now,
+                                      const std::string& subresource) {
   if (!new_obj.is_object()) {
     return Status::BadRequest(std::string("object must be a JSON object, got ") +
                               patch_internal::type_name(new_obj));
@@ -272,7 +282,7 @@ Result<json> update_managed_fields(const json* old_obj, json new_obj, const Type
     if (Status s = patch_internal::check_depth(*old_obj, "object"); !s.ok()) return s;
   }
   auto metadata = new_obj.find("metadata");
-  if (metadata == new_obj.end() || !metadata->is_object()) return new_obj;
+  if (metadata == new_obj.end() || !metadata->is_object()) return Status::Ok();
 
   // The request's own managedFields win when they are usable, so clients can edit them; a
   // subresource write cannot change them.
@@ -314,13 +324,17 @@ Result<json> update_managed_fields(const json* old_obj, json new_obj, const Type
       entries.push_back(identity);
       entry = std::prev(entries.end());
     }
-    entry->fields.merge_from(changed);
+    if (entry->fields.empty()) {
+      entry->fields = std::move(changed);  // a new entry: no copy
+    } else {
+      entry->fields.merge_from(changed);
+    }
     entry->api_version = api_version;
     entry->time = now;
   }
   drop_empty(entries);
   store_managed_fields(new_obj, entries);
-  return new_obj;
+  return Status::Ok();
 }
 
 }  // namespace skiff::api

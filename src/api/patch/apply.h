@@ -106,4 +106,12 @@ Result<nlohmann::json> update_managed_fields(const nlohmann::json* old_obj, nloh
                                              const std::string& api_version, const std::string& now,
                                              const std::string& subresource = "");
 
+// update_managed_fields on `obj` itself, without copying it. On error (the same as above)
+// `obj` is unchanged.
+Status update_managed_fields_in_place(const nlohmann::json* old_obj, nlohmann::json& obj,
+                                      const TypeDef* type, const std::string& manager,
+                                      const std::string& operation,
+                                      const std::string& api_version, const std::string& now,
+                                      const std::string& subresource = "");
+
 }  // namespace skiff::api

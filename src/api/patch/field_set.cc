@@ -95,8 +95,14 @@ bool parse_node(const json& v, FieldSet* node, std::string* error) {
 
 json node_to_json(const FieldSet& node) {
   json out = json::object();
-  if (node.member && !node.children.empty()) out["."] = json::object();
-  for (const auto& [element, child] : node.children) out[element] = node_to_json(child);
+  auto& members = out.get_ref<json::object_t&>();
+  // "." sorts before every path element ("f:", "i:", "k:", "v:"): both maps are in order.
+  if (node.member && !node.children.empty()) {
+    members.emplace_hint(members.end(), ".", json::object());
+  }
+  for (const auto& [element, child] : node.children) {
+    members.emplace_hint(members.end(), element, node_to_json(child));
+  }
   return out;
 }
 
@@ -173,7 +179,10 @@ FieldSet FieldSet::intersect(const FieldSet& other) const {
 
 json FieldSet::to_fields_v1() const {
   json out = json::object();
-  for (const auto& [element, child] : children) out[element] = node_to_json(child);
+  auto& members = out.get_ref<json::object_t&>();
+  for (const auto& [element, child] : children) {
+    members.emplace_hint(members.end(), element, node_to_json(child));
+  }
   return out;
 }
 

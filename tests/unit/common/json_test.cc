@@ -134,6 +134,40 @@ TEST(ParseJsonTest, DuplicateKeysKeepLastUnlessRejected) {
   EXPECT_TRUE(parse_json(R"({"a":{"x":1},"b":{"x":2}})", strict).ok());
 }
 
+// Valid documents read the same as nlohmann's own parser reads them (integers aside, which
+// parse_json keeps as int64 where they fit): escapes, surrogate pairs, whitespace, numbers at
+// the edges of int64/uint64, repeated keys.
+TEST(ParseJsonTest, ValidDocumentsReadAsNlohmannReadsThem) {
+  for (const char* text : {
+           R"({"a":"\"\\\/\b\f\n\r\t\u0000\u00e9\ud83d\ude00","b":[],"c":{},"d":[[],{}]})",
+           " \t\r\n{ \"a\" : [ 1 , -2 , 3.25e2 , -0 , 0.0 , 1E-3 ] , \"b\" : null } \n",
+           R"({"max":9223372036854775807,"min":-9223372036854775808,"u":18446744073709551615,
+               "big":18446744073709551616,"neg":-9223372036854775809})",
+           R"({"z":1,"a":2,"m":{"y":true,"b":false}})",
+           R"("just a string")",
+           "12345",
+       }) {
+    auto r = parse_json(text);
+    ASSERT_TRUE(r.ok()) << text << ": " << r.status().message();
+    EXPECT_EQ(*r, json::parse(text)) << text;
+  }
+  auto r = parse_json(R"({"k":1,"k":{"x":2},"j":3,"k":[4]})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->dump(), R"({"j":3,"k":[4]})");
+  EXPECT_TRUE((*parse_json(R"({"n":-0})"))["n"].is_number_integer());
+  EXPECT_TRUE((*parse_json(R"({"n":18446744073709551615})"))["n"].is_number_float());
+}
+
+TEST(ParseJsonTest, LoneSurrogatesAndRawControlCharactersAreSyntaxErrors) {
+  EXPECT_FALSE(parse_json(R"(["\ud800"])").ok());
+  EXPECT_FALSE(parse_json(R"(["\udc00"])").ok());
+  EXPECT_FALSE(parse_json(R"(["\ud800\u0041"])").ok());
+  EXPECT_FALSE(parse_json("[\"a\x01\"]").ok());
+  EXPECT_FALSE(parse_json(R"(["\x"])").ok());
+  EXPECT_EQ(error_of(parse_json("{\"a\":1}x")),
+            "invalid character 'x' after top-level value (at byte offset 7)");
+}
+
 TEST(ToJsonTest, IsCompact) {
   auto r = parse_json(R"({ "b" : [1, 2], "a" : "x" })");
   ASSERT_TRUE(r.ok());
