@@ -2,72 +2,16 @@
 # containers (runc, overlayfs, CNI), driven with kubectl. Needs root, runc, conmon, the CNI
 # plugins and busybox-static (scripts/install-deps.sh).
 
-# A 10.x.0.0/16 cluster CIDR no route or address of this host overlaps.
-free_cluster_cidr() {
-  local x
-  for _ in $(seq 1 50); do
-    x=$((100 + RANDOM % 150))
-    if ! ip -4 route | grep -q "^10\.$x\." && ! ip -4 addr | grep -q " 10\.$x\."; then
-      echo "10.$x.0.0/16"
-      return 0
-    fi
-  done
-  return 1
-}
-
-# A docker-archive directory of a busybox-static image tagged docker.io/library/busybox:1.36.
-write_busybox_archive() {
-  local dir=$1
-  mkdir -p "$dir/rootfs/bin" "$dir/rootfs/etc" "$dir/rootfs/tmp"
-  cp /bin/busybox "$dir/rootfs/bin/busybox"
-  local a
-  for a in sh sleep echo cat true hostname; do ln -sf busybox "$dir/rootfs/bin/$a"; done
-  echo 'root:x:0:0:root:/root:/bin/sh' >"$dir/rootfs/etc/passwd"
-  (cd "$dir/rootfs" && tar cf ../layer.tar .)
-  rm -rf "$dir/rootfs"
-  local diff config
-  diff=$(sha256sum "$dir/layer.tar" | cut -d' ' -f1)
-  printf '{"architecture":"%s","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
-    "$(dpkg --print-architecture 2>/dev/null || echo amd64)" "$diff" >"$dir/config.json"
-  config=$(sha256sum "$dir/config.json" | cut -d' ' -f1)
-  mv "$dir/config.json" "$dir/$config.json"
-  printf '[{"Config":"%s.json","RepoTags":["docker.io/library/busybox:1.36"],"Layers":["layer.tar"]}]' \
-    "$config" >"$dir/manifest.json"
-}
-
 setup_file() {
-  [ "$(id -u)" -eq 0 ] || { echo "needs root" >&2; return 1; }
-  local suffix
-  suffix=$(printf '%06x' $(( ((RANDOM << 15) | RANDOM) & 0xffffff )))
-  NODE_NAME=e2e-$suffix
-  BRIDGE=sk$suffix
-  CLUSTER_CIDR=$(free_cluster_cidr)
-  export NODE_NAME BRIDGE CLUSTER_CIDR
-  write_busybox_archive "$E2E_TMP/busybox"
-  "$SKIFF_BIN" image import "$E2E_TMP/busybox" --data-dir "$E2E_TMP/data"
-  SERVER_AGENT=1 start_server --node-name "$NODE_NAME" --bridge-name "$BRIDGE" \
-    --cluster-cidr "$CLUSTER_CIDR"
-  wait_until 60 node_ready
+  agent_setup
 }
 
-node_ready() {
-  [ "$(kc get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" == True ]
+stop_joined_agent() {
+  if [ -f "$E2E_TMP/joined.pid" ]; then kill -TERM "$(cat "$E2E_TMP/joined.pid")" 2>/dev/null || true; fi
 }
 
 teardown_file() {
-  # Pods first, so that their containers, addresses and rules go through the agents.
-  kc delete pods --all --all-namespaces --grace-period=1 --wait=true >/dev/null 2>&1 || true
-  if [ -f "$E2E_TMP/joined.pid" ]; then kill -TERM "$(cat "$E2E_TMP/joined.pid")" 2>/dev/null || true; fi
-  stop_server TERM
-  local root id bridge
-  for root in "$E2E_TMP"/data/agent/runtime/runc "$E2E_TMP"/joined/agent/runtime/runc; do
-    [ -d "$root" ] || continue
-    for id in $(runc --root "$root" list -q 2>/dev/null); do runc --root "$root" delete -f "$id"; done
-  done
-  grep -o "$E2E_TMP/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-  for bridge in "$BRIDGE" $(cat "$E2E_TMP/bridges" 2>/dev/null); do
-    ip link del "$bridge" 2>/dev/null || true
-  done
+  AGENT_TEARDOWN_HOOK=stop_joined_agent agent_teardown "$E2E_TMP"/joined/agent/runtime/runc
 }
 
 pod_phase() { kc get pod "$1" -o jsonpath='{.status.phase}'; }
