@@ -36,7 +36,7 @@
 
 #include "common/status.h"
 #include "common/time.h"
-#include "controllers/cronjob/cron_schedule.h"
+#include "common/cron_schedule.h"
 #include "controllers/framework.h"
 
 namespace skiff::controllers::cronjob {

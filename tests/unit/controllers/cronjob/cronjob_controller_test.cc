@@ -274,9 +274,9 @@ TEST_F(CronJobControllerTest, TimeZoneNamesTheScheduledTimeInThatZone) {
   std::string stamp =
       text(**admin_->get(jobs(), name),
            {"metadata", "annotations", "batch.kubernetes.io/cronjob-scheduled-timestamp"});
-  auto zone = cronjob::TimeZone::load("Europe/Berlin");
+  auto zone = TimeZone::load("Europe/Berlin");
   ASSERT_TRUE(zone.ok());
-  EXPECT_EQ(stamp, cronjob::format_rfc3339_in_zone(hour, **zone));
+  EXPECT_EQ(stamp, format_rfc3339_in_zone(hour, **zone));
   EXPECT_NE(stamp.find(":00:00+0"), std::string::npos) << stamp;
 }
 
@@ -286,7 +286,7 @@ TEST(CronJobNames, AreMinutesSinceTheEpoch) {
 }
 
 TEST(CronJobSchedule, MostRecentTimeCountsMissedRuns) {
-  auto s = cronjob::CronSchedule::parse("*/10 * * * *");
+  auto s = CronSchedule::parse("*/10 * * * *");
   ASSERT_TRUE(s.ok());
   json cj = {{"metadata", {{"creationTimestamp", "2024-01-01T00:00:00Z"}}},
              {"spec", json::object()}};

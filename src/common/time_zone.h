@@ -16,7 +16,7 @@
 
 #include "common/status.h"
 
-namespace skiff::controllers::cronjob {
+namespace skiff {
 
 // A date and time of day on the proleptic Gregorian calendar (month 1..12, weekday 0 for
 // Sunday), and the arithmetic between it and seconds since 1970-01-01T00:00:00.
@@ -77,4 +77,4 @@ class TimeZone {
   std::optional<PosixTzRule> footer_;
 };
 
-}  // namespace skiff::controllers::cronjob
+}  // namespace skiff

@@ -1,4 +1,4 @@
-#include "controllers/cronjob/cron_schedule.h"
+#include "common/cron_schedule.h"
 
 #include <cctype>
 #include <charconv>
@@ -6,7 +6,7 @@
 #include <map>
 #include <vector>
 
-namespace skiff::controllers::cronjob {
+namespace skiff {
 namespace {
 
 struct Bounds {
@@ -365,4 +365,4 @@ std::string format_rfc3339_in_zone(TimePoint t, const TimeZone& zone) {
   return out + buf;
 }
 
-}  // namespace skiff::controllers::cronjob
+}  // namespace skiff

@@ -1,11 +1,11 @@
 // Cron schedules and time zones, as robfig/cron (which Kubernetes uses) reads and steps them.
-#include "controllers/cronjob/cron_schedule.h"
+#include "common/cron_schedule.h"
 
 #include <gtest/gtest.h>
 
-#include "controllers/cronjob/time_zone.h"
+#include "common/time_zone.h"
 
-namespace skiff::controllers::cronjob {
+namespace skiff {
 namespace {
 
 TimePoint at(const std::string& rfc3339) {
@@ -149,4 +149,4 @@ TEST(CivilTime, RoundTripsDates) {
 }
 
 }  // namespace
-}  // namespace skiff::controllers::cronjob
+}  // namespace skiff

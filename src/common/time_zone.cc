@@ -1,4 +1,4 @@
-#include "controllers/cronjob/time_zone.h"
+#include "common/time_zone.h"
 
 #include <algorithm>
 #include <cctype>
@@ -6,7 +6,7 @@
 #include <iterator>
 #include <sstream>
 
-namespace skiff::controllers::cronjob {
+namespace skiff {
 namespace {
 
 constexpr int64_t kSecondsPerDay = 86400;
@@ -300,4 +300,4 @@ int32_t TimeZone::offset_at(int64_t unix_seconds) const {
   return offsets_[transition_type_[lo]];
 }
 
-}  // namespace skiff::controllers::cronjob
+}  // namespace skiff

@@ -19,9 +19,9 @@
 
 #include "common/status.h"
 #include "common/time.h"
-#include "controllers/cronjob/time_zone.h"
+#include "common/time_zone.h"
 
-namespace skiff::controllers::cronjob {
+namespace skiff {
 
 class CronSchedule {
  public:
@@ -67,4 +67,4 @@ class CronSchedule {
 // when the offset is zero.
 std::string format_rfc3339_in_zone(TimePoint t, const TimeZone& zone);
 
-}  // namespace skiff::controllers::cronjob
+}  // namespace skiff
