@@ -145,6 +145,41 @@ std::vector<client::ObjectPtr> ControllerRefManager::claim(
   return claimed;
 }
 
+client::ObjectPtr resolve_controller_ref(const client::Informer& informer, std::string_view kind,
+                                         const std::string& ns, const OwnerReference& ref) {
+  if (ref.kind != kind) return nullptr;
+  client::ObjectPtr obj = informer.get(ns, ref.name);
+  if (!obj) return nullptr;
+  auto uid = obj->find("metadata");
+  if (uid == obj->end() || !uid->is_object()) return nullptr;
+  auto u = uid->find("uid");
+  if (u == uid->end() || !u->is_string() || u->get_ref<const std::string&>() != ref.uid) {
+    return nullptr;
+  }
+  return obj;
+}
+
+std::vector<client::ObjectPtr> selecting_controllers(const client::Informer& informer,
+                                                     const json& obj) {
+  std::vector<client::ObjectPtr> out;
+  auto meta = obj.find("metadata");
+  if (meta == obj.end() || !meta->is_object()) return out;
+  auto labels = meta->find("labels");
+  if (labels == meta->end() || !labels->is_object() || labels->empty()) return out;
+  std::string ns;
+  if (auto n = meta->find("namespace"); n != meta->end() && n->is_string()) ns = n->get<std::string>();
+  for (const client::ObjectPtr& c : informer.list(ns)) {
+    auto spec = c->find("spec");
+    if (spec == c->end() || !spec->is_object()) continue;
+    auto sel = spec->find("selector");
+    if (sel == spec->end()) continue;
+    auto selector = LabelSelector::from_json(*sel);
+    if (!selector.ok() || selector->empty() || selector->matches_nothing()) continue;
+    if (selector->matches_json(*labels)) out.push_back(c);
+  }
+  return out;
+}
+
 std::vector<std::string> controller_uid_index(const json& obj) {
   auto ref = controller_of(obj);
   if (!ref) return {};

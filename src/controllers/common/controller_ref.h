@@ -89,6 +89,17 @@ class ControllerRefManager {
   std::optional<Status> can_adopt_result_;
 };
 
+// resolveControllerRef: the object of `informer` that `ref` (the controller reference of an
+// object in namespace `ns`) points at, if it is of `kind` and that very object (same uid);
+// otherwise null.
+client::ObjectPtr resolve_controller_ref(const client::Informer& informer, std::string_view kind,
+                                         const std::string& ns, const OwnerReference& ref);
+// The controllers of `informer` in obj's namespace whose spec.selector (valid and non-empty:
+// an empty selector matches nothing here) matches obj's labels: the candidates to adopt an
+// orphan (getPodReplicaSets, getDeploymentsForReplicaSet, getStatefulSetsForPod, ...).
+std::vector<client::ObjectPtr> selecting_controllers(const client::Informer& informer,
+                                                     const json& obj);
+
 // An informer index of objects by the uid of their controller (kControllerUidIndex), shared
 // by every workload controller: a Deployment's ReplicaSets, a ReplicaSet's pods, a Job's pods.
 inline constexpr const char* kControllerUidIndex = "controller-uid";

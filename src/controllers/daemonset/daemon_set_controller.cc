@@ -101,25 +101,15 @@ struct DaemonSetController::Impl {
     enqueue(*cur_ds);
   }
 
+  // resolveControllerRef: the cached DaemonSet `ref` points at, if it is that very one.
   ObjectPtr resolve(const std::string& ns, const cc::OwnerReference& ref) const {
-    if (ref.kind != kKind) return nullptr;
-    ObjectPtr ds = ds_informer->get(ns, ref.name);
-    if (!ds || cc::uid_of(*ds) != ref.uid) return nullptr;
-    return ds;
+    return cc::resolve_controller_ref(*ds_informer, kKind, ns, ref);
   }
 
   // getDaemonSetsForPod / getDaemonSetsForHistory: the DaemonSets whose selector matches an
   // orphan.
   std::vector<ObjectPtr> matching_daemon_sets(const json& obj) const {
-    std::vector<ObjectPtr> out;
-    const json& labels = labels_json(obj);
-    if (!labels.is_object() || labels.empty()) return out;
-    for (const ObjectPtr& ds : ds_informer->list(cc::namespace_of(obj))) {
-      auto selector = selector_of(*ds);
-      if (!selector || selector->empty() || selector->matches_nothing()) continue;
-      if (selector->matches_json(labels)) out.push_back(ds);
-    }
-    return out;
+    return cc::selecting_controllers(*ds_informer, obj);
   }
 
   void on_pod_add(const ObjectPtr& pod) {

@@ -99,25 +99,12 @@ struct DeploymentController::Impl {
 
   // resolveControllerRef: the cached Deployment `ref` points at, if it is that very one.
   ObjectPtr resolve(const std::string& ns, const cc::OwnerReference& ref) const {
-    if (ref.kind != kKind) return nullptr;
-    ObjectPtr d = d_informer->get(ns, ref.name);
-    if (!d || cc::uid_of(*d) != ref.uid) return nullptr;
-    return d;
+    return cc::resolve_controller_ref(*d_informer, kKind, ns, ref);
   }
 
   // getDeploymentsForReplicaSet: Deployments whose (non-empty) selector matches an orphan.
   std::vector<ObjectPtr> deployments_for_replica_set(const json& rs) const {
-    std::vector<ObjectPtr> out;
-    const json& labels = labels_json(rs);
-    if (!labels.is_object() || labels.empty()) return out;
-    for (const ObjectPtr& d : d_informer->list(cc::namespace_of(rs))) {
-      const json* sel = cc::find_path(*d, {"spec", "selector"});
-      if (sel == nullptr) continue;
-      auto selector = LabelSelector::from_json(*sel);
-      if (!selector.ok() || selector->empty() || selector->matches_nothing()) continue;
-      if (selector->matches_json(labels)) out.push_back(d);
-    }
-    return out;
+    return cc::selecting_controllers(*d_informer, rs);
   }
 
   void on_rs_add(const ObjectPtr& rs) {

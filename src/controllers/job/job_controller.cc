@@ -362,10 +362,7 @@ struct JobController::Impl {
 
   // resolveControllerRef: the cached Job `ref` points at, if it is that very one.
   ObjectPtr resolve(const std::string& ns, const cc::OwnerReference& ref) const {
-    if (ref.kind != kKind) return nullptr;
-    ObjectPtr job = job_informer->get(ns, ref.name);
-    if (!job || cc::uid_of(*job) != ref.uid) return nullptr;
-    return job;
+    return cc::resolve_controller_ref(*job_informer, kKind, ns, ref);
   }
 
   // The Job controlling `pod`, or null. An orphan still carrying the tracking finalizer (its

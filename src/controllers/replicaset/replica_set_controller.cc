@@ -127,26 +127,12 @@ struct ReplicaSetController::Impl {
 
   // resolveControllerRef: the cached ReplicaSet `ref` points at, if it is that very one.
   ObjectPtr resolve(const std::string& ns, const cc::OwnerReference& ref) const {
-    if (ref.kind != kKind) return nullptr;
-    ObjectPtr rs = rs_informer->get(ns, ref.name);
-    if (!rs || cc::uid_of(*rs) != ref.uid) return nullptr;
-    return rs;
+    return cc::resolve_controller_ref(*rs_informer, kKind, ns, ref);
   }
 
   // getPodReplicaSets: the ReplicaSets whose (non-empty) selector matches an orphan pod.
   std::vector<ObjectPtr> pod_replica_sets(const json& pod) const {
-    std::vector<ObjectPtr> out;
-    const json& labels = labels_json(pod);
-    if (!labels.is_object() || labels.empty()) return out;
-    for (const ObjectPtr& rs : rs_informer->list(cc::namespace_of(pod))) {
-      const json* sel = cc::find_path(*rs, {"spec", "selector"});
-      if (sel == nullptr) continue;
-      auto selector = LabelSelector::from_json(*sel);
-      // A ReplicaSet with an empty selector matches nothing here, not everything.
-      if (!selector.ok() || selector->empty() || selector->matches_nothing()) continue;
-      if (selector->matches_json(labels)) out.push_back(rs);
-    }
-    return out;
+    return cc::selecting_controllers(*rs_informer, pod);
   }
 
   void on_pod_add(const ObjectPtr& pod) {

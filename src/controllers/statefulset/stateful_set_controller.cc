@@ -86,26 +86,14 @@ struct StatefulSetController::Impl {
 
   void enqueue(const json& set) { queue->add(cc::key_of(set)); }
 
+  // resolveControllerRef: the cached StatefulSet `ref` points at, if it is that very one.
   ObjectPtr resolve(const std::string& ns, const cc::OwnerReference& ref) const {
-    if (ref.kind != kKind) return nullptr;
-    ObjectPtr set = set_informer->get(ns, ref.name);
-    if (!set || cc::uid_of(*set) != ref.uid) return nullptr;
-    return set;
+    return cc::resolve_controller_ref(*set_informer, kKind, ns, ref);
   }
 
   // getStatefulSetsForPod: the sets whose selector matches an orphan pod.
   std::vector<ObjectPtr> matching_sets(const json& pod) const {
-    std::vector<ObjectPtr> out;
-    const json& labels = labels_json(pod);
-    if (!labels.is_object() || labels.empty()) return out;
-    for (const ObjectPtr& set : set_informer->list(cc::namespace_of(pod))) {
-      const json* sel = cc::find_path(*set, {"spec", "selector"});
-      if (sel == nullptr) continue;
-      auto selector = LabelSelector::from_json(*sel);
-      if (!selector.ok() || selector->empty() || selector->matches_nothing()) continue;
-      if (selector->matches_json(labels)) out.push_back(set);
-    }
-    return out;
+    return cc::selecting_controllers(*set_informer, pod);
   }
 
   void on_pod_add(const ObjectPtr& pod) {
