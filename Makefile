@@ -37,5 +37,5 @@ clean:
 # against etcd, the scheduler against a round-robin binder, a rolling update against plain pods.
 .PHONY: bench
 bench: test-deps build
-	@cmake --build build --target bench_api bench_scheduler bench_rollout
+	@cmake --build build --target bench_api bench_scheduler bench_rollout bench_pod_start
 	@bench/run.sh

@@ -4,7 +4,7 @@
 # round-robin binder), rollout (a rolling update against plain pod creates). A benchmark that
 # fails does not stop the others; the exit status says whether any failed.
 #
-# Usage: bench/run.sh [api] [scheduler] [rollout]   (default: all three; `make bench` builds
+# Usage: bench/run.sh [api] [scheduler] [rollout] [pod-start]   (default: all four; `make bench` builds
 #                                                    them and runs this)
 # Each benchmark's run.sh lists the environment it reads (BUILD_DIR, BENCH_ARGS,
 # SCHEDULER_BENCH_ARGS, ROLLOUT_BENCH_ARGS, ...).
@@ -12,12 +12,12 @@ set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(api scheduler rollout)
+[ ${#names[@]} -gt 0 ] || names=(api scheduler rollout pod-start)
 
 failed=()
 for name in "${names[@]}"; do
   if [ ! -x "$here/$name/run.sh" ]; then
-    echo "no benchmark named $name (want api, scheduler or rollout)" >&2
+    echo "no benchmark named $name (want api, scheduler, rollout or pod-start)" >&2
     failed+=("$name")
     continue
   fi
