@@ -97,7 +97,7 @@ struct Flags {
   int latency_seconds = 10;   // length of each latency phase
   int creators = 8;           // threads creating pods in the throughput phases
   int rounds = 4;             // each phase is split into rounds, alternating the sides
-  int bind_workers = 16;      // bindings in flight, binder and scheduler alike
+  int bind_workers = 64;      // bindings in flight, binder and scheduler alike
   int timeout_seconds = 300;  // longest wait for a phase's last binding
   bool https = false;
   bool events = false;
@@ -114,7 +114,7 @@ void usage() {
                "  --rate N             pods/s arriving in the latency phases (1000)\n"
                "  --latency-seconds N  length of each latency phase (10)\n"
                "  --creators N         threads creating pods in throughput phases (8)\n"
-               "  --bind-workers N     bindings in flight, binder and scheduler (16)\n"
+               "  --bind-workers N     bindings in flight, binder and scheduler (64)\n"
                "  --timeout-seconds N  longest wait for a phase to finish (300)\n"
                "  --rounds N           split the stream and latency phases into N rounds,\n"
                "                       alternating binder and scheduler (4)\n"

@@ -50,8 +50,10 @@ struct SchedulerOptions {
   ScoringStrategy default_strategy = ScoringStrategy::kLeastAllocated;
   // The profiles to run; empty: default_profiles(default_strategy).
   std::vector<Profile> profiles;
-  // Bindings and status writes in flight at once.
-  int bind_workers = 16;
+  // Bindings and status writes in flight at once. Each waits for the store's fsync, which
+  // the store shares among the writes committed together, so more in flight means more
+  // bindings per fsync.
+  int bind_workers = 64;
   std::chrono::milliseconds initial_backoff{1000};
   std::chrono::milliseconds max_backoff{10000};
   std::chrono::milliseconds max_unschedulable{std::chrono::minutes(5)};
