@@ -9,9 +9,13 @@ pkgs=(build-essential cmake ninja-build ccache pkg-config
       containernetworking-plugins iptables runc conmon)
 # Image store: registry pulls (libcurl) and layer archives (libarchive).
 pkgs+=(libcurl4-openssl-dev libarchive-dev)
+# kubectl port-forward: SPDY/3 header blocks are zlib-compressed.
+pkgs+=(zlib1g-dev)
 if [ "$mode" = test ]; then
   pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev jq curl etcd-server util-linux iproute2 busybox-static)
   pkgs+=(docker-registry skopeo apache2-utils zstd)  # image store tests: registry, push, htpasswd
+  pkgs+=(wget)  # kubectl port-forward e2e: HTTP through the forwarded port
+  pkgs+=(bsdutils)  # `script`: a terminal for `kubectl exec -t` in e2e tests
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -7,6 +7,12 @@
 
 #include "agent/agent_internal.h"
 #include "agent/node_status.h"
+#include "agent/probes.h"
+#include "agent/server/kubelet_server.h"
+#include "agent/services.h"
+#include "agent/housekeeping.h"
+#include "agent/stats_summary.h"
+#include "agent/volumes.h"
 #include "common/log.h"
 
 namespace skiff::agent {
@@ -64,11 +70,28 @@ Status Agent::Impl::start_locked() {
   if (!rt.ok()) return rt.status();
   container_runtime = std::move(*rt);
 
+  // Probe workers start with the pods' containers (PodWorker::sync_probes).
+  ProberOptions po;
+  po.exec = [this](const std::string& id, const std::vector<std::string>& command,
+                   std::chrono::milliseconds timeout) {
+    return container_runtime->exec_sync(id, command, timeout);
+  };
+  po.on_unhealthy = [this](const ProbeTarget& t, const std::string& message) {
+    client::ObjectPtr pod = pod_informer ? pod_informer->get(t.pod_namespace, t.pod_name) : nullptr;
+    if (pod && (*pod)["metadata"].value("uid", "") == t.pod_uid) {
+      Status s = record_unhealthy_event(client, *pod, options.node_name, t.container_name, message);
+      if (!s.ok()) SKIFF_LOG(Debug) << "recording an Unhealthy event: " << s.to_string();
+    }
+  };
+  po.on_change = [this](const std::string& uid) { wake(uid); };
+  prober = std::make_unique<Prober>(std::move(po));
+
   facts.name = options.node_name;
   facts.internal_ip = options.node_ip.empty() ? detect_node_ip() : options.node_ip;
   facts.host = read_host_info();
   facts.runtime_version = runc_version(options.runc_path);
   facts.ephemeral_storage_bytes = filesystem_bytes(options.data_dir);
+  if (Status ks = start_kubelet_server(); !ks.ok()) return ks;
 
   Status s = register_node();
   if (!s.ok()) return s;
@@ -107,6 +130,21 @@ Status Agent::Impl::start_locked() {
   if (!net.ok()) return net.status();
   pod_network = std::move(*net);
 
+  // Services and DNS work before the first pod starts.
+  if (options.run_service_proxy || options.run_cluster_dns) {
+    NodeServicesOptions so;
+    so.node_name = options.node_name;
+    so.bridge_name = options.bridge_name;
+    so.cluster_cidr = options.cluster_cidr.empty() ? cidr : options.cluster_cidr;
+    so.cluster_dns = options.cluster_dns;
+    so.cluster_domain = options.cluster_domain;
+    so.run_proxy = options.run_service_proxy;
+    so.run_dns = options.run_cluster_dns;
+    node_services = std::make_unique<NodeServices>(client, so);
+    Status ss = node_services->start();
+    if (!ss.ok()) return ss;
+  }
+
   running = true;
   lease_thread = std::thread([this] { lease_loop(); });
 
@@ -116,13 +154,45 @@ Status Agent::Impl::start_locked() {
   service_informer = std::make_unique<client::Informer>(client, client::resources::kServices);
   service_informer->start();
   service_informer->wait_for_sync(std::chrono::seconds(30));
+  // Pod volumes and env from ConfigMaps and Secrets; their changes refresh the volumes.
+  config_map_informer = std::make_unique<client::Informer>(client, client::resources::kConfigMaps);
+  secret_informer = std::make_unique<client::Informer>(client, client::resources::kSecrets);
+  {
+    VolumeManagerOptions vo;
+    vo.pods_dir = state_dir + "/pods";
+    vo.node_cpu_milli = facts.host.cpus * 1000;
+    vo.node_memory_bytes = facts.host.memory_bytes;
+    vo.config_maps = config_map_informer.get();
+    vo.secrets = secret_informer.get();
+    vo.pods = [this] { return pod_informer->list(); };
+    vo.record_event = [this](const json& pod, const std::string& type, const std::string& reason,
+                             const std::string& message) {
+      record_event(pod, type, reason, message);
+    };
+    volumes = std::make_unique<VolumeManager>(client, std::move(vo));
+    client::InformerHandlers changed{
+        .on_add = [this](const client::ObjectPtr&) { volumes->notify_changed(); },
+        .on_update = [this](const client::ObjectPtr&,
+                            const client::ObjectPtr&) { volumes->notify_changed(); },
+        .on_delete = [this](const client::ObjectPtr&) { volumes->notify_changed(); }};
+    config_map_informer->add_handlers(changed);
+    secret_informer->add_handlers(changed);
+    config_map_informer->start();
+    secret_informer->start();
+    config_map_informer->wait_for_sync(std::chrono::seconds(30));
+    secret_informer->wait_for_sync(std::chrono::seconds(30));
+    volumes->start();
+  }
   pod_informer->add_handlers(
       {.on_add = [this](const client::ObjectPtr& p) { on_pod(p); },
        .on_update = [this](const client::ObjectPtr&, const client::ObjectPtr& p) { on_pod(p); },
        .on_delete = [this](const client::ObjectPtr& p) { on_pod(p); }});
   pod_informer->start();
   pod_informer->wait_for_sync(std::chrono::seconds(30));
+  pods_ready = true;
   relist_thread = std::thread([this] { relist_loop(); });
+  housekeeping = std::make_unique<Housekeeping>(*container_runtime, HousekeepingOptions{});
+  housekeeping->start();
   SKIFF_LOG(Info) << "agent for node " << options.node_name << " started, pod CIDR " << cidr;
   return Status::Ok();
 }
@@ -219,6 +289,8 @@ void Agent::Impl::lease_loop() {
 }
 
 void Agent::Impl::stop() {
+  // First: the kubelet API reads the informers and the runtime.
+  if (kubelet_server) kubelet_server->stop();
   {
     std::lock_guard<std::mutex> l(loop_mu);
     if (!running.exchange(false)) {
@@ -228,9 +300,14 @@ void Agent::Impl::stop() {
   }
   if (pod_informer) pod_informer->stop();
   if (service_informer) service_informer->stop();
+  if (config_map_informer) config_map_informer->stop();
+  if (secret_informer) secret_informer->stop();
+  if (volumes) volumes->stop();
   if (node_informer) node_informer->stop();
+  if (node_services) node_services->stop();
   if (lease_thread.joinable()) lease_thread.join();
   if (relist_thread.joinable()) relist_thread.join();
+  if (housekeeping) housekeeping->stop();
   std::map<std::string, std::shared_ptr<PodWorker>> workers_copy;
   {
     std::lock_guard<std::mutex> l(workers_mu);
@@ -240,6 +317,7 @@ void Agent::Impl::stop() {
   for (auto& [uid, w] : workers_copy) {
     if (w->thread.joinable()) w->thread.join();
   }
+  if (prober) prober->stop();
 }
 
 void Agent::Impl::on_pod(const client::ObjectPtr& pod) {
@@ -338,6 +416,7 @@ std::string Agent::Impl::pod_dir(const std::string& uid) const {
 }
 
 void Agent::Impl::remove_pod_resources(const std::string& uid) {
+  if (prober) prober->remove_pod(uid);
   auto ids = pod_containers(uid);
   for (const auto& st : ids) {
     Status s = container_runtime->remove(st.id);
@@ -346,6 +425,7 @@ void Agent::Impl::remove_pod_resources(const std::string& uid) {
   Status s = pod_network->remove_sandbox(uid);
   if (!s.ok()) SKIFF_LOG(Warn) << "removing the sandbox of pod " << uid << ": " << s.to_string();
   std::error_code ec;
+  if (volumes) volumes->teardown(uid);  // unmounts tmpfs volumes before the removal
   fs::remove_all(pod_dir(uid), ec);
 }
 
@@ -361,6 +441,80 @@ std::vector<runtime::ContainerStatus> Agent::Impl::pod_containers(const std::str
     if (st.ok()) out.push_back(std::move(*st));
   }
   return out;
+}
+
+// The kubelet API: logs, exec and attach resolve the pod through the informer and its
+// containers through the runtime, port-forward dials into the pod's sandbox, and
+// /stats/summary comes from the stats provider.
+Status Agent::Impl::start_kubelet_server() {
+  if (options.kubelet_port < 0) return Status::Ok();
+  if (options.kubelet_secret.empty()) {
+    SKIFF_LOG(Warn) << "no kubelet secret: node " << options.node_name
+                    << " serves no logs, exec, attach or port-forward";
+    return Status::Ok();
+  }
+  StatsSummaryOptions so;
+  so.node_name = options.node_name;
+  stats_provider = std::make_unique<StatsSummaryProvider>(*container_runtime, so);
+  auto find_pod = [this](const std::string& ns, const std::string& name) -> client::ObjectPtr {
+    if (!pods_ready) return nullptr;
+    return pod_informer->get(ns, name);
+  };
+  server::KubeletServerOptions ko;
+  ko.address = facts.internal_ip;
+  ko.port = static_cast<unsigned>(options.kubelet_port);
+  ko.cert_dir = state_dir + "/kubelet";
+  ko.node_name = options.node_name;
+  ko.node_ip = facts.internal_ip;
+  ko.secret = options.kubelet_secret;
+  ko.runtime = container_runtime.get();
+  ko.find_container = [this, find_pod](const std::string& ns, const std::string& name,
+                                       const std::string& container,
+                                       bool previous) -> Result<server::ContainerTarget> {
+    if (!pods_ready) return Status::Unavailable("the node agent is starting");
+    client::ObjectPtr pod = find_pod(ns, name);
+    if (!pod) return Status::NotFound("pod \"" + ns + "/" + name + "\" not found on this node");
+    std::vector<std::pair<int, runtime::ContainerStatus>> found;
+    for (auto& st : pod_containers((*pod)["metadata"].value("uid", ""))) {
+      ContainerName cn;
+      if (parse_container_id(st.id, &cn) && cn.name == container) {
+        found.emplace_back(cn.attempt, std::move(st));
+      }
+    }
+    std::sort(found.begin(), found.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<runtime::ContainerStatus> attempts;
+    for (auto& f : found) attempts.push_back(std::move(f.second));
+    return server::select_container(*pod, container, previous, attempts);
+  };
+  ko.pod_netns = [this, find_pod](const std::string& ns,
+                                  const std::string& name) -> Result<std::string> {
+    client::ObjectPtr pod = find_pod(ns, name);
+    if (!pod) return Status::NotFound("pod \"" + ns + "/" + name + "\" not found on this node");
+    auto sandbox = pod_network->get_sandbox((*pod)["metadata"].value("uid", ""));
+    if (!sandbox.ok()) return sandbox.status();
+    return sandbox->net_ns;
+  };
+  ko.stats_summary = [this]() -> Result<std::string> {
+    std::vector<client::ObjectPtr> pods;
+    if (pods_ready) pods = pod_informer->list();
+    return stats_provider->summary_json(stats_pod_refs(pods));
+  };
+  auto ks = server::KubeletServer::start(ko);
+  if (!ks.ok() && ks.status().code() == StatusCode::kUnavailable && ko.port != 0) {
+    // Another kubelet (a second agent on this host) holds the port: any free one will do,
+    // since the Node reports the port the API server is to use.
+    SKIFF_LOG(Warn) << "kubelet port " << ko.port << ": " << ks.status().message()
+                    << "; using a free port instead";
+    ko.port = 0;
+    ks = server::KubeletServer::start(ko);
+  }
+  if (!ks.ok()) return ks.status();
+  kubelet_server = std::move(*ks);
+  facts.kubelet_port = static_cast<int>(kubelet_server->port());
+  SKIFF_LOG(Info) << "kubelet API of node " << options.node_name << " on " << facts.internal_ip
+                  << ":" << facts.kubelet_port;
+  return Status::Ok();
 }
 
 std::vector<std::string> service_env(const std::vector<client::ObjectPtr>& services,

@@ -39,8 +39,21 @@ struct AgentOptions {
   std::string bridge_name = "skiff0";
   std::string cluster_dns = "10.43.0.10";
   std::string cluster_domain = "cluster.local";
+  // The service proxy and the cluster DNS for this node's pods (see services.h).
+  bool run_service_proxy = true;
+  bool run_cluster_dns = true;
+  // The pod network of the whole cluster (the server's --cluster-cidr): the service proxy
+  // masquerades traffic to ClusterIPs from outside it. Empty: this node's pod CIDR.
+  std::string cluster_cidr;
   // status.addresses InternalIP; empty: the address of the interface of the default route.
   std::string node_ip;
+  // The kubelet API (agent/server/kubelet_server.h) that the API server calls for logs, exec,
+  // attach, port-forward and stats: its port on the node IP (0: an ephemeral one, reported in
+  // status.daemonEndpoints), and the bearer secret callers must present (the join token's
+  // secret). No secret: the agent serves no kubelet API. When the port is taken (another
+  // agent on this host), a free port is used and reported instead.
+  int kubelet_port = 10250;
+  std::string kubelet_secret;
   // Lease renewal and node status heartbeats.
   std::chrono::milliseconds lease_renew_interval{10'000};
   int lease_duration_seconds = 40;
@@ -68,12 +81,15 @@ class Agent {
   Agent& operator=(const Agent&) = delete;
 
   // Opens the image store, runtime and network, registers the Node and its Lease, waits for
-  // the pod CIDR if none was given, then starts watching and running pods. Invalid for bad
-  // options; Unavailable when runc, conmon or the CNI plugins are missing, or when no pod
-  // CIDR arrived in time; the API's error when the Node cannot be registered.
+  // the pod CIDR if none was given, starts the node's service proxy and cluster DNS (see
+  // services.h), then starts watching and running pods. Invalid for bad options; Unavailable
+  // when runc, conmon or the CNI plugins are missing, when no pod CIDR arrived in time, or
+  // when the DNS port or nftables rules cannot be set up; the API's error when the Node
+  // cannot be registered.
   Status start();
-  // Stops watching, syncing and renewing. Containers keep running (as when a kubelet stops),
-  // and the Node and Lease objects stay. Idempotent.
+  // Stops watching, syncing and renewing, and removes the node's service rules and DNS.
+  // Containers keep running (as when a kubelet stops), and the Node and Lease objects stay.
+  // Idempotent.
   void stop();
 
   const AgentOptions& options() const;

@@ -45,6 +45,14 @@ std::string container_id(const std::string& pod_uid, const std::string& name, in
 bool parse_container_id(const std::string& id, ContainerName* out);
 
 struct PodWorker;
+class Prober;
+class NodeServices;
+class VolumeManager;
+class StatsSummaryProvider;
+class Housekeeping;
+namespace server {
+class KubeletServer;
+}
 
 struct Agent::Impl {
   Impl(client::Client& client, AgentOptions options);
@@ -83,6 +91,21 @@ struct Agent::Impl {
   std::unique_ptr<client::Informer> node_informer;
   std::unique_ptr<client::Informer> pod_informer;
   std::unique_ptr<client::Informer> service_informer;
+  std::unique_ptr<NodeServices> node_services;  // the service proxy and cluster DNS
+  // Liveness, readiness and startup probes (probes.h).
+  std::unique_ptr<Prober> prober;
+  // ConfigMaps and Secrets of every namespace, for volumes and env (volumes.h).
+  std::unique_ptr<client::Informer> config_map_informer;
+  std::unique_ptr<client::Informer> secret_informer;
+  std::unique_ptr<VolumeManager> volumes;
+  // The kubelet API and what it serves from /stats/summary; started before the Node is
+  // registered (the Node reports its port), resolving pods once pods_ready.
+  std::unique_ptr<StatsSummaryProvider> stats_provider;
+  std::unique_ptr<server::KubeletServer> kubelet_server;
+  // Container log rotation (housekeeping.h); started with the relist loop.
+  std::unique_ptr<Housekeeping> housekeeping;
+  std::atomic<bool> pods_ready{false};
+  Status start_kubelet_server();
 
   std::mutex mu;  // serializes start()
   bool started = false;
@@ -118,6 +141,13 @@ struct PodWorker {
   bool start_container(const nlohmann::json& pod, const nlohmann::json& c, int attempt, bool init);
   bool ensure_image(const nlohmann::json& pod, const nlohmann::json& c, std::string* image_ref);
   void retry_at(TimePoint t);
+  // Kills the running containers whose liveness or startup probe failed (gracefully, with the
+  // probe's or the pod's grace period), to be restarted per restartPolicy; true if it killed.
+  bool kill_unhealthy(const nlohmann::json& pod,
+                      const std::map<std::string, std::vector<runtime::ContainerStatus>>& latest);
+  // Starts or keeps the probes of the running containers, stops those of the others.
+  void sync_probes(const nlohmann::json& pod,
+                   const std::map<std::string, std::vector<runtime::ContainerStatus>>& latest);
 
   // Constant after construction.
   std::string uid;

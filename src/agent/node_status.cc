@@ -189,7 +189,7 @@ json node_status(const NodeFacts& f, const json* current, TimePoint now) {
           {"addresses",
            {{{"type", "InternalIP"}, {"address", f.internal_ip}},
             {{"type", "Hostname"}, {"address", f.name}}}},
-          {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", 10250}}}}},
+          {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", f.kubelet_port}}}}},
           {"nodeInfo",
            {{"machineID", f.host.machine_id},
             {"systemUUID", f.host.machine_id},

@@ -20,6 +20,7 @@ struct NodeFacts {
   HostInfo host;
   std::string runtime_version;  // "runc://1.1.5"
   int64_t ephemeral_storage_bytes = 0;
+  int kubelet_port = 10250;  // status.daemonEndpoints.kubeletEndpoint.Port
 };
 
 // The IPv4 address of the default route's interface (else the first non-loopback one, else

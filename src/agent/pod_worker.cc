@@ -13,7 +13,9 @@
 #include "agent/images/auth.h"
 #include "agent/images/reference.h"
 #include "agent/network/pod_dns_files.h"
+#include "agent/probes.h"
 #include "agent/runtime/oci_spec.h"
+#include "agent/volumes.h"
 #include "common/base64.h"
 #include "common/log.h"
 #include "common/quantity.h"
@@ -189,6 +191,7 @@ bool PodWorker::sync() {
   std::string phase = str(sub(pod, "status"), "phase");
   if (phase == "Succeeded" || phase == "Failed") {
     // Finished: nothing runs any more; the sandbox goes, containers stay for their logs.
+    a.prober->remove_pod(uid);
     a.pod_network->remove_sandbox(uid);
     return false;
   }
@@ -198,6 +201,7 @@ bool PodWorker::sync() {
 
 bool PodWorker::terminate(const json& pod) {
   Agent::Impl& a = *agent;
+  a.prober->remove_pod(uid);
   int64_t grace = 30;
   const json& m = pod["metadata"];
   if (m.contains("deletionGracePeriodSeconds") && m["deletionGracePeriodSeconds"].is_number()) {
@@ -358,6 +362,10 @@ bool PodWorker::start_container(const json& pod, const json& c, int attempt, boo
               env.end());
     env.push_back(prefix + v);
   };
+  // envFrom (ConfigMaps, Secrets) comes before env, whose entries win.
+  auto env_from = a.volumes->env_from(pod, c);
+  if (!env_from.ok()) return fail("CreateContainerConfigError", env_from.status().message());
+  for (const auto& [k, v] : *env_from) set_env(k, v);
   for (const auto& e : sub(c, "env")) {
     std::string k = str(e, "name");
     if (k.empty()) continue;
@@ -366,6 +374,11 @@ bool PodWorker::start_container(const json& pod, const json& c, int attempt, boo
     } else if (e.contains("valueFrom") && e["valueFrom"].contains("fieldRef")) {
       set_env(k, field_ref_value(pod, str(e["valueFrom"]["fieldRef"], "fieldPath"), pod_ip,
                                  a.facts.internal_ip));
+    } else if (e.contains("valueFrom") && e["valueFrom"].is_object()) {
+      // configMapKeyRef, secretKeyRef, resourceFieldRef; a missing optional one is left out.
+      auto v = a.volumes->env_value(pod, c, e["valueFrom"]);
+      if (!v.ok()) return fail("CreateContainerConfigError", v.status().message());
+      if (*v) set_env(k, **v);
     } else {
       set_env(k, "");
     }
@@ -424,6 +437,18 @@ bool PodWorker::start_container(const json& pod, const json& c, int attempt, boo
   cfg.mounts.push_back(
       {runtime::Mount::Type::kBind, "/etc/resolv.conf", dir + "/resolv.conf", false, 0});
   cfg.mounts.push_back({runtime::Mount::Type::kBind, "/etc/hostname", dir + "/hostname", false, 0});
+  // Volumes: the pod's are set up first (the container waits in ContainerCreating while one
+  // cannot be, with FailedMount events), then this container's mounts.
+  if (Status vs = a.volumes->prepare(pod); !vs.ok()) {
+    waiting.erase(cname);
+    retry_at(now() + std::chrono::seconds(2));
+    return false;
+  }
+  auto volume_mounts = a.volumes->container_mounts(pod, c, env);
+  if (!volume_mounts.ok()) {
+    return fail("CreateContainerConfigError", volume_mounts.status().message());
+  }
+  cfg.mounts.insert(cfg.mounts.end(), volume_mounts->begin(), volume_mounts->end());
 
   const json& limits = sub(sub(c, "resources"), "limits");
   const json& requests = sub(sub(c, "resources"), "requests");
@@ -633,6 +658,7 @@ void PodWorker::sync_running(const json& pod) {
       break;
     }
     if (init_done) {
+      if (kill_unhealthy(pod, by_name)) refresh();
       for (const auto& c : sub(spec, "containers")) {
         const std::string cname = str(c, "name");
         int att = latest_attempt(cname);
@@ -650,6 +676,7 @@ void PodWorker::sync_running(const json& pod) {
   } else {
     init_done = sub(spec, "initContainers").empty();
   }
+  sync_probes(pod, by_name);
 
   // Status.
   auto terminated_of = [&](const runtime::ContainerStatus& st) {
@@ -700,9 +727,13 @@ void PodWorker::sync_running(const json& pod) {
       json r = json::object();
       if (st.started_at) r["startedAt"] = format_rfc3339(*st.started_at);
       cs["state"] = {{"running", r}};
-      cs["started"] = true;
-      cs["ready"] = !init;
+      // Main containers: started and ready as their probes say (probes.h).
+      ContainerProbeStatus probed;
+      if (!init) probed = a.prober->status(uid, cname, st.id);
+      cs["started"] = init || probed.started;
+      cs["ready"] = !init && probed.ready;
       if (!init) ++running;
+      if (!init && !probed.ready) unready.push_back(cname);
       if (init) incomplete_init.push_back(cname);
     } else if (st.state == runtime::ContainerState::kExited) {
       auto wt = waiting.find(cname);
@@ -825,6 +856,68 @@ void PodWorker::sync_running(const json& pod) {
     retry_at(now() + std::chrono::seconds(1));
   }
   if (terminal) a.pod_network->remove_sandbox(uid);
+}
+
+bool PodWorker::kill_unhealthy(
+    const json& pod, const std::map<std::string, std::vector<runtime::ContainerStatus>>& latest) {
+  Agent::Impl& a = *agent;
+  const json& spec = pod["spec"];
+  const bool restart = str(spec, "restartPolicy") != "Never";
+  bool killed = false;
+  for (const auto& c : sub(spec, "containers")) {
+    const std::string cname = str(c, "name");
+    auto it = latest.find(cname);
+    if (it == latest.end() || it->second.empty()) continue;
+    const runtime::ContainerStatus& st = it->second.back();
+    if (st.state != runtime::ContainerState::kRunning) continue;
+    ContainerProbeStatus probed = a.prober->status(uid, cname, st.id);
+    if (!probed.failed) continue;
+    int64_t grace = 30;
+    if (probed.termination_grace_period_seconds) {
+      grace = *probed.termination_grace_period_seconds;
+    } else if (spec.contains("terminationGracePeriodSeconds") &&
+               spec["terminationGracePeriodSeconds"].is_number_integer()) {
+      grace = std::max<int64_t>(0, spec["terminationGracePeriodSeconds"].get<int64_t>());
+    }
+    std::string message = "Container " + cname + " failed " +
+                          (*probed.failed == ProbeKind::kLiveness ? "liveness" : "startup") +
+                          " probe";
+    if (restart) message += ", will be restarted";
+    a.record_event(pod, "Normal", "Killing", message, "spec.containers{" + cname + "}");
+    a.prober->remove_container(uid, cname);
+    Status s = a.container_runtime->stop(st.id, std::chrono::seconds(grace));
+    if (!s.ok()) SKIFF_LOG(Warn) << "stopping container " << st.id << ": " << s.to_string();
+    killed = true;
+  }
+  return killed;
+}
+
+void PodWorker::sync_probes(
+    const json& pod, const std::map<std::string, std::vector<runtime::ContainerStatus>>& latest) {
+  Agent::Impl& a = *agent;
+  for (const auto& c : sub(pod["spec"], "containers")) {
+    const std::string cname = str(c, "name");
+    auto it = latest.find(cname);
+    if (it == latest.end() || it->second.empty() ||
+        it->second.back().state != runtime::ContainerState::kRunning) {
+      a.prober->remove_container(uid, cname);
+      continue;
+    }
+    const runtime::ContainerStatus& st = it->second.back();
+    ProbeTarget t;
+    t.pod_uid = uid;
+    t.pod_namespace = ns;
+    t.pod_name = name;
+    t.container_name = cname;
+    t.container_id = st.id;
+    t.pod_ip = pod_ip;
+    // Stable across syncs: a different start time would restart the probes.
+    t.started_at = st.started_at.value_or(st.created_at.value_or(TimePoint()));
+    t.liveness = parse_probe(c, ProbeKind::kLiveness);
+    t.readiness = parse_probe(c, ProbeKind::kReadiness);
+    t.startup = parse_probe(c, ProbeKind::kStartup);
+    a.prober->update(t);
+  }
 }
 
 }  // namespace skiff::agent

@@ -21,7 +21,10 @@
 #include "apiserver/crd_registrar.h"
 #include "apiserver/discovery.h"
 #include "apiserver/http.h"
+#include "apiserver/kubelet_client.h"
 #include "apiserver/local_transport.h"
+#include "apiserver/metrics_api.h"
+#include "apiserver/pod_proxy.h"
 #include "apiserver/request_info.h"
 #include "apiserver/responses.h"
 #include "apiserver/rest.h"
@@ -46,6 +49,11 @@ struct ApiServer::Impl {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
   asio::ssl::context ssl{asio::ssl::context::tls_server};
   std::unique_ptr<RestHandler> rest;
+  // The node agents' kubelet API, and the pod subresources proxied to it.
+  std::unique_ptr<KubeletClient> kubelet;
+  std::unique_ptr<PodProxy> pod_proxy;
+  // metrics.k8s.io (kubectl top), from the kubelets' /stats/summary.
+  std::unique_ptr<MetricsApi> metrics;
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<api::OpenApiV3Cache> openapi;
   std::vector<std::thread> threads;
@@ -182,10 +190,18 @@ asio::awaitable<void> ApiServer::Impl::handle(Exchange& ex) {
     co_await ex.reply(discovery_response(*ctx.registry, ri, ex.header("Accept")));
     co_return;
   }
+  if (ri.group == MetricsApi::kGroup) {
+    co_await metrics->serve(ex, ri);
+    co_return;
+  }
   auto def = ctx.registry->find(ri.group, ri.version, ri.resource);
   if (!def) {
     co_await ex.reply(
         status_response(Status::NotFound("the server could not find the requested resource")));
+    co_return;
+  }
+  if (PodProxy::handles(ri)) {
+    co_await pod_proxy->serve(ex, ri);
     co_return;
   }
   co_await rest->serve(ex, ri, def);
@@ -223,6 +239,31 @@ asio::awaitable<void> ApiServer::Impl::bootstrap() {
     Status s = co_await rest->create_internal(*svc_def, svc);
     if (!s.ok() && s.code() != StatusCode::kAlreadyExists) {
       SKIFF_LOGF(Error, "creating the kubernetes service: %s", s.to_string().c_str());
+    }
+  }
+  // The cluster DNS Service at the tenth address of the service CIDR, named and labelled as
+  // K3s's CoreDNS one. Every node agent answers it for its own pods (see
+  // agent/services.h), so it has no selector and no endpoints.
+  if (!ctx.cache->get("/registry/core/services/kube-system/kube-dns")) {
+    auto svc_def = ctx.registry->find("", "v1", "services");
+    json svc = {
+        {"apiVersion", "v1"},
+        {"kind", "Service"},
+        {"metadata",
+         {{"name", "kube-dns"},
+          {"namespace", "kube-system"},
+          {"labels",
+           {{"k8s-app", "kube-dns"},
+            {"kubernetes.io/cluster-service", "true"},
+            {"kubernetes.io/name", "CoreDNS"}}}}},
+        {"spec",
+         {{"type", "ClusterIP"},
+          {"clusterIP", ctx.services->nth_ip(10)},
+          {"ports", json::array({{{"name", "dns"}, {"port", 53}, {"protocol", "UDP"}},
+                                 {{"name", "dns-tcp"}, {"port", 53}, {"protocol", "TCP"}}})}}}};
+    Status s = co_await rest->create_internal(*svc_def, svc);
+    if (!s.ok() && s.code() != StatusCode::kAlreadyExists) {
+      SKIFF_LOGF(Error, "creating the kube-dns service: %s", s.to_string().c_str());
     }
   }
   co_await reconcile_kubernetes_endpoints();
@@ -332,6 +373,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const Options& o) {
   if (Status st = pki::configure_server_tls(s.ssl.native_handle(), ctx.pki); !st.ok()) return st;
 
   ctx.registry = api::make_builtin_registry();
+  MetricsApi::register_resources(*ctx.registry);
   s.openapi = std::make_unique<api::OpenApiV3Cache>(*ctx.registry);
   store::SqliteStoreOptions sopts;
   auto store = store::SqliteStore::open(o.data_dir + "/state.db", sopts);
@@ -345,6 +387,15 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const Options& o) {
   if (Status st = ctx.services->valid_cidr(); !st.ok()) return st;
 
   s.rest = std::make_unique<RestHandler>(ctx);
+  s.kubelet = std::make_unique<KubeletClient>(ctx);
+  s.pod_proxy = std::make_unique<PodProxy>(ctx, *s.kubelet);
+  {
+    KubeletClient* kubelet = s.kubelet.get();
+    s.metrics = std::make_unique<MetricsApi>(
+        ctx,
+        [kubelet](std::string node) { return kubelet->get(std::move(node), "/stats/summary"); },
+        MetricsApi::Options{});
+  }
   Impl* impl = &s;
   std::vector<asio::io_context*> worker_ptrs;
   for (int i = 0; i < ctx.options.threads; ++i) {

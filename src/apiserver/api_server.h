@@ -2,8 +2,9 @@
 //
 // start() brings the parts up in order: credentials (CA, certificates, tokens), the store,
 // the watch cache, the HTTPS listener; then it makes sure the built-in objects exist
-// (namespaces default, kube-system, kube-public, kube-node-lease, the `kubernetes` Service)
-// and writes <data_dir>/kubeconfig.yaml and <data_dir>/port.
+// (namespaces default, kube-system, kube-public, kube-node-lease, the `kubernetes` Service,
+// the cluster DNS Service kube-system/kube-dns at the tenth service address) and writes
+// <data_dir>/kubeconfig.yaml and <data_dir>/port.
 //
 // Thread-safety: start() once; wait() and stop() from any thread.
 #pragma once

@@ -301,7 +301,8 @@ asio::awaitable<void> RestHandler::serve(Exchange& ex, const RequestInfo& ri,
                                         "resource"));
       }
     } else {
-      // log, exec, attach, portforward, eviction, proxy: served by the node agent.
+      // log, exec, attach and portforward are proxied to the node agent by PodProxy before
+      // they get here; what is left (proxy, ephemeralcontainers) is not served.
       co_await reply_status(
           c, Status::Unavailable("no node agent serves " + d.resource + "/" + sub + " for \"" +
                                  ri.name + "\" yet"));

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "apiserver/pki/pki.h"
@@ -33,7 +34,14 @@ void agent_usage() {
                "  --node-name NAME      this node's name (default: the host name)\n"
                "  --data-dir DIR        state and images (default /var/lib/skiff)\n"
                "  --bridge-name NAME    the pod bridge (default skiff0)\n"
-               "  --node-ip IP          the node's InternalIP (default: the default route's)\n");
+               "  --node-ip IP          the node's InternalIP (default: the default route's)\n"
+               "  --cluster-dns IP      the cluster DNS address pods use (default: the\n"
+               "                        clusterIP of kube-system/kube-dns, else 10.43.0.10)\n"
+               "  --cluster-cidr CIDR   the cluster's pod network (default: this node's pod CIDR)\n"
+               "  --disable-kube-proxy  run no service proxy (no ClusterIP rules)\n"
+               "  --disable-cluster-dns serve no cluster DNS to this node's pods\n"
+               "  --kubelet-port N      the kubelet API port on the node IP (default 10250;\n"
+               "                        0: any free port)\n");
 }
 
 // "https://host:port[/...]" -> host, port.
@@ -116,7 +124,7 @@ Result<std::string> fetch_cacerts(const std::string& server) {
 }  // namespace
 
 int run_agent(int argc, char** argv) {
-  std::string server, token, node_name, node_ip;
+  std::string server, token, node_name, node_ip, cluster_dns;
   agent::AgentOptions o;
   o.data_dir = "/var/lib/skiff";
   for (int i = 0; i < argc; ++i) {
@@ -155,6 +163,19 @@ int run_agent(int argc, char** argv) {
     } else if (a == "--node-ip") {
       if (!next("--node-ip")) return 2;
       o.node_ip = value;
+    } else if (a == "--kubelet-port") {
+      if (!next("--kubelet-port")) return 2;
+      o.kubelet_port = std::atoi(value.c_str());
+    } else if (a == "--cluster-dns") {
+      if (!next("--cluster-dns")) return 2;
+      cluster_dns = value;
+    } else if (a == "--cluster-cidr") {
+      if (!next("--cluster-cidr")) return 2;
+      o.cluster_cidr = value;
+    } else if (a == "--disable-kube-proxy") {
+      o.run_service_proxy = false;
+    } else if (a == "--disable-cluster-dns") {
+      o.run_cluster_dns = false;
     } else if (a == "-h" || a == "--help") {
       agent_usage();
       return 0;
@@ -184,6 +205,8 @@ int run_agent(int argc, char** argv) {
   client::HttpsOptions ho;
   ho.server = server;
   ho.bearer_token = token;
+  // The API server calls this node's kubelet API with the same secret.
+  o.kubelet_secret = parsed->secret;
   ho.user_agent = "kubelet";
   if (!parsed->ca_hash.empty()) {
     auto ca = fetch_cacerts(server);
@@ -213,6 +236,18 @@ int run_agent(int argc, char** argv) {
     return 1;
   }
   client::Client client(transport.value(), "kubelet");
+  // Pods get the cluster's DNS address, which follows the server's --service-cidr.
+  if (cluster_dns.empty()) {
+    auto svc = client.get(client::resources::kServices.in("kube-system"), "kube-dns");
+    if (svc.ok()) {
+      auto spec = (*svc)->find("spec");
+      if (spec != (*svc)->end() && spec->is_object()) {
+        std::string ip = spec->value("clusterIP", "");
+        if (!ip.empty() && ip != "None") cluster_dns = ip;
+      }
+    }
+  }
+  if (!cluster_dns.empty()) o.cluster_dns = cluster_dns;
   agent::Agent node_agent(client, o);
   Status s = node_agent.start();
   if (!s.ok()) {

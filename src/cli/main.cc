@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "agent/agent.h"
 #include "agent/images/image_command.h"
 #include "apiserver/api_server.h"
+#include "apiserver/pki/pki.h"
 #include "client/client.h"
 #include "controllers/framework.h"
 #include "scheduler/scheduler.h"
@@ -27,6 +29,7 @@ void usage() {
                "  agent      join a cluster as a node that runs pods (--server URL --token T)\n"
                "  sim-nodes  register simulated nodes that run pods without containers\n"
                "  image      import, pull, list and remove the node's container images\n"
+               "  cleanup    remove a stopped node's containers, mounts, network and rules\n"
                "  version    print the version\n");
 }
 
@@ -44,7 +47,10 @@ void server_usage() {
                "                        MostAllocated (bin packing: fewer, fuller nodes)\n"
                "  --disable-agent       do not run a node agent in this process\n"
                "  --node-name NAME      the agent's Node name (default: the host name)\n"
-               "  --bridge-name NAME    the agent's pod bridge (default skiff0)\n");
+               "  --bridge-name NAME    the agent's pod bridge (default skiff0)\n"
+               "  --disable-kube-proxy  the agent runs no service proxy (no ClusterIP rules)\n"
+               "  --disable-cluster-dns the agent serves no cluster DNS to its pods\n"
+               "  --kubelet-port N      the agent's kubelet API port (default 10250; 0: any)\n");
 }
 
 // The cluster DNS Service IP: the tenth address of the service CIDR (10.43.0.10 by default).
@@ -61,6 +67,9 @@ int run_server(int argc, char** argv) {
   bool bin_packing = false;
   std::string node_name;
   std::string bridge_name = "skiff0";
+  bool disable_kube_proxy = false;
+  bool disable_cluster_dns = false;
+  int kubelet_port = 10250;
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
     std::string value;
@@ -132,6 +141,13 @@ int run_server(int argc, char** argv) {
     } else if (a == "--bridge-name") {
       if (!next("--bridge-name")) return 2;
       bridge_name = value;
+    } else if (a == "--disable-kube-proxy") {
+      disable_kube_proxy = true;
+    } else if (a == "--disable-cluster-dns") {
+      disable_cluster_dns = true;
+    } else if (a == "--kubelet-port") {
+      if (!next("--kubelet-port")) return 2;
+      kubelet_port = std::atoi(value.c_str());
     } else if (a == "-h" || a == "--help") {
       server_usage();
       return 0;
@@ -192,6 +208,18 @@ int run_server(int argc, char** argv) {
     aopts.data_dir = o.data_dir;
     aopts.bridge_name = bridge_name;
     aopts.cluster_dns = cluster_dns_ip(o.service_cidr);
+    aopts.cluster_cidr = o.cluster_cidr;
+    aopts.run_service_proxy = !disable_kube_proxy;
+    aopts.run_cluster_dns = !disable_cluster_dns;
+    // The kubelet API checks the API server's calls against the join secret in <data>/token.
+    aopts.kubelet_port = kubelet_port;
+    {
+      std::ifstream token_file(o.data_dir + "/token");
+      std::string token;
+      std::getline(token_file, token);
+      auto parsed = skiff::apiserver::pki::parse_join_token(token);
+      if (parsed.ok()) aopts.kubelet_secret = parsed->secret;
+    }
     agent = std::make_unique<skiff::agent::Agent>(*agent_client, aopts);
     auto s = agent->start();
     if (!s.ok()) {
@@ -220,6 +248,7 @@ int run_server(int argc, char** argv) {
 namespace skiff::cli {
 int run_sim_nodes(int argc, char** argv);
 int run_agent(int argc, char** argv);
+int run_cleanup(int argc, char** argv);
 }
 
 int main(int argc, char** argv) {
@@ -231,6 +260,7 @@ int main(int argc, char** argv) {
   if (cmd == "server") return run_server(argc - 2, argv + 2);
   if (cmd == "sim-nodes") return skiff::cli::run_sim_nodes(argc - 2, argv + 2);
   if (cmd == "agent") return skiff::cli::run_agent(argc - 2, argv + 2);
+  if (cmd == "cleanup") return skiff::cli::run_cleanup(argc - 2, argv + 2);
   if (cmd == "image") return skiff::agent::images::run_image_command(argc - 2, argv + 2);
   if (cmd == "version" || cmd == "--version") {
     std::printf("skiff v0.1.0 (Kubernetes v1.32.0)\n");

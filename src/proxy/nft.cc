@@ -181,12 +181,12 @@ Status NftApplier::apply(const std::string& script) {
   return Status::Ok();
 }
 
-Result<std::string> NftApplier::list_table() const {
-  auto r = run_command(command({"list", "table", kTableFamily, kTableName}), "");
+Result<std::string> NftApplier::list_table(const std::string& table) const {
+  auto r = run_command(command({"list", "table", kTableFamily, table}), "");
   if (!r.ok()) return r.status();
   if (r->exit_code != 0) {
     if (r->output.find("No such file or directory") != std::string::npos) {
-      return Status::NotFound(std::string("table ") + kTableFamily + " " + kTableName +
+      return Status::NotFound(std::string("table ") + kTableFamily + " " + table +
                               " does not exist");
     }
     return Status::Internal("nft list table failed (exit " + std::to_string(r->exit_code) +

@@ -27,9 +27,9 @@ class NftApplier : public RulesetApplier {
   NftApplier(std::string nft_binary, std::string netns);
 
   Status apply(const std::string& script) override;
-  // `nft list table ip skiff`: the table as the kernel has it; NotFound when it does not
+  // `nft list table ip <table>`: the table as the kernel has it; NotFound when it does not
   // exist.
-  Result<std::string> list_table() const;
+  Result<std::string> list_table(const std::string& table = "skiff") const;
 
  private:
   std::vector<std::string> command(const std::vector<std::string>& nft_args) const;

@@ -350,9 +350,10 @@ std::string render_ruleset(const std::vector<ServicePort>& ports, const RulesetO
   Writer w;
   // Creating the table first makes the deletion succeed when it does not exist yet; the three
   // commands are one transaction, so no packet ever sees a half-built table.
-  w.line(0, std::string("table ") + kTableFamily + " " + kTableName);
-  w.line(0, std::string("delete table ") + kTableFamily + " " + kTableName);
-  w.line(0, std::string("table ") + kTableFamily + " " + kTableName + " {");
+  const std::string table = std::string(kTableFamily) + " " + options.table;
+  w.line(0, "table " + table);
+  w.line(0, "delete table " + table);
+  w.line(0, "table " + table + " {");
 
   // Sets first, then chains in dependency order (what is referenced comes first).
   if (!node_ips.empty()) {
@@ -482,9 +483,9 @@ std::string desired_ruleset(const std::vector<client::ObjectPtr>& services,
   return render_ruleset(service_ports(services, slices), options);
 }
 
-std::string delete_ruleset() {
-  return std::string("table ") + kTableFamily + " " + kTableName + "\n" + "delete table " +
-         kTableFamily + " " + kTableName + "\n";
+std::string delete_ruleset(const std::string& table) {
+  const std::string t = std::string(kTableFamily) + " " + table;
+  return "table " + t + "\n" + "delete table " + t + "\n";
 }
 
 }  // namespace skiff::proxy

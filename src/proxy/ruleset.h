@@ -64,6 +64,9 @@ struct RulesetOptions {
   // The pod network. Traffic to a ClusterIP from outside it is masqueraded; empty: none is
   // (hairpin and external traffic still are).
   std::string cluster_cidr;
+  // The nftables table (family ip) the rules live in; one per node, so that several nodes in
+  // one network namespace keep apart.
+  std::string table = "skiff";
 };
 
 // The service ports the proxy serves, ordered by namespace, service name and port name.
@@ -77,7 +80,7 @@ struct RulesetOptions {
 std::vector<ServicePort> service_ports(const std::vector<client::ObjectPtr>& services,
                                        const std::vector<client::ObjectPtr>& slices);
 
-// The nftables script (for `nft -f -`) that replaces table `ip skiff` with the rules for
+// The nftables script (for `nft -f -`) that replaces table `ip <options.table>` with the rules for
 // `ports`, atomically: it creates the table if missing, deletes it and defines it anew in one
 // transaction. The same input always gives the same text. Never fails: addresses that are not
 // IPv4 and names nftables would not accept are left out or rewritten.
@@ -88,11 +91,10 @@ std::string desired_ruleset(const std::vector<client::ObjectPtr>& services,
                             const std::vector<client::ObjectPtr>& slices,
                             const RulesetOptions& options);
 
-// The script that removes table `ip skiff` (and succeeds when it does not exist).
-std::string delete_ruleset();
+// The script that removes table `ip <table>` (and succeeds when it does not exist).
+std::string delete_ruleset(const std::string& table = "skiff");
 
-// The name of the table: `ip skiff`.
+// The family of the proxy's tables.
 inline constexpr const char* kTableFamily = "ip";
-inline constexpr const char* kTableName = "skiff";
 
 }  // namespace skiff::proxy

@@ -72,6 +72,7 @@ struct ServiceProxy::Impl {
     ruleset_options.node_name = options.node_name;
     ruleset_options.node_ips = options.node_ips;
     ruleset_options.cluster_cidr = options.cluster_cidr;
+    ruleset_options.table = options.table;
     node_ips_known = !options.node_ips.empty() || options.node_name.empty();
   }
 
@@ -208,7 +209,9 @@ void ServiceProxy::stop() {
   if (worker.joinable()) worker.join();
 }
 
-Status ServiceProxy::cleanup() { return impl_->applier->apply(delete_ruleset()); }
+Status ServiceProxy::cleanup() {
+  return impl_->applier->apply(delete_ruleset(impl_->ruleset_options.table));
+}
 
 ServiceProxy::SyncState ServiceProxy::sync_state() const {
   std::lock_guard<std::mutex> lock(impl_->mu);

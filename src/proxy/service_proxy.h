@@ -35,6 +35,8 @@ struct ProxyOptions {
   std::vector<std::string> node_ips;
   // The pod network; traffic from outside it to a ClusterIP is masqueraded.
   std::string cluster_cidr = "10.42.0.0/16";
+  // The nftables table (family ip) of this node's rules.
+  std::string table = "skiff";
   std::string nft_binary = "nft";
   // A network namespace (under /var/run/netns) to apply in; empty: the agent's own.
   std::string netns;

@@ -178,7 +178,7 @@ agent_setup() {
 # agent_teardown [extra runc roots...]: deletes every pod (so that containers, addresses and
 # rules go through the agents), runs $AGENT_TEARDOWN_HOOK when set, stops the server, then
 # removes whatever a failed test left: containers, mounts under $E2E_TMP, the bridges named in
-# $E2E_TMP/bridges and $BRIDGE.
+# $E2E_TMP/bridges and $BRIDGE, and their service proxy and DNS tables.
 agent_teardown() {
   kc delete pods --all --all-namespaces --grace-period=1 --wait=true >/dev/null 2>&1 || true
   if [ -n "${AGENT_TEARDOWN_HOOK:-}" ]; then "$AGENT_TEARDOWN_HOOK" || true; fi
@@ -191,5 +191,7 @@ agent_teardown() {
   grep -o "$E2E_TMP/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   for bridge in "$BRIDGE" $(cat "$E2E_TMP/bridges" 2>/dev/null); do
     ip link del "$bridge" 2>/dev/null || true
+    nft delete table ip "skiff-$bridge" 2>/dev/null || true
+    nft delete table ip "skiff-dns-$bridge" 2>/dev/null || true
   done
 }

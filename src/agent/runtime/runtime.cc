@@ -6,12 +6,15 @@
 #include <signal.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -760,6 +763,62 @@ Result<ExecResult> ContainerRuntime::exec_sync(const std::string& id,
   }
   result.exit_code = *code;
   return result;
+}
+
+AttachConnection::AttachConnection(int fd, bool tty, std::string ctl_path)
+    : fd_(fd), tty_(tty), ctl_path_(std::move(ctl_path)) {}
+
+AttachConnection::~AttachConnection() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void AttachConnection::close_stdin() {
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+}
+
+Status AttachConnection::resize(uint16_t rows, uint16_t cols) {
+  if (!tty_) return Status::Invalid("the container has no terminal");
+  int fd = ::open(ctl_path_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return Status::Unavailable("the container's monitor is gone");
+  // conmon's control message 1: resize the terminal to rows x cols.
+  std::string msg = "1 " + std::to_string(rows) + " " + std::to_string(cols) + "\n";
+  ssize_t n = ::write(fd, msg.data(), msg.size());
+  ::close(fd);
+  if (n != static_cast<ssize_t>(msg.size())) return Status::Internal("resizing the terminal");
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<AttachConnection>> ContainerRuntime::attach(const std::string& id) {
+  auto st = status(id);
+  if (!st.ok()) return st.status();
+  if (st->state != ContainerState::kRunning) {
+    return Status::Conflict("container " + id + " is not running");
+  }
+  Paths p = paths(id);
+  auto config_text = read_text(p.config);
+  json config = config_text ? json::parse(*config_text, nullptr, false) : json();
+  bool tty = config.is_object() && config.contains("process") &&
+             config["process"].value("terminal", false);
+  // The bundle path may be longer than a socket address allows; connect through the
+  // directory's /proc/self/fd entry, as conmon binds it.
+  int dir = ::open(p.bundle.c_str(), O_PATH | O_CLOEXEC);
+  if (dir < 0) return Status::NotFound("no container " + id);
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/attach", dir);
+  int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    ::close(dir);
+    return Status::Internal(std::string("socket: ") + std::strerror(errno));
+  }
+  int rc = ::connect(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr);
+  int err = errno;
+  ::close(dir);
+  if (rc != 0) {
+    ::close(fd);
+    return Status::Unavailable("attaching to container " + id + ": " + std::strerror(err));
+  }
+  return std::make_unique<AttachConnection>(fd, tty, p.ctl);
 }
 
 Status ContainerRuntime::reopen_log(const std::string& id) {

@@ -86,6 +86,38 @@ class ExecProcess {
   virtual Result<int> wait(std::chrono::milliseconds timeout) = 0;
 };
 
+// A connection to a running container's own stdio through its conmon's attach socket (what
+// `kubectl attach` uses). fd() is a SOCK_SEQPACKET socket: each message read from it is one
+// packet [pipe][bytes] with pipe kAttachStdout or kAttachStderr (with a tty everything is
+// stdout); bytes written to it go to the container's stdin, when it has one. Output written
+// before the connection was made is not replayed (it is in the log). Closes the socket when
+// destroyed. Not thread-safe.
+class AttachConnection {
+ public:
+  static constexpr uint8_t kAttachStdout = 2;
+  static constexpr uint8_t kAttachStderr = 3;
+  // The largest packet conmon sends (its 8 KiB buffer and the pipe byte).
+  static constexpr size_t kMaxPacket = 8193;
+
+  AttachConnection(int fd, bool tty, std::string ctl_path);
+  ~AttachConnection();
+  AttachConnection(const AttachConnection&) = delete;
+  AttachConnection& operator=(const AttachConnection&) = delete;
+
+  int fd() const { return fd_; }
+  bool tty() const { return tty_; }  // the container's process has a terminal
+  // Ends the stdin direction (shutdown SHUT_WR); conmon then closes the container's stdin
+  // unless the container keeps it open (stdinOnce false).
+  void close_stdin();
+  // Sets the container's terminal size (conmon's control fifo). Invalid without a tty.
+  Status resize(uint16_t rows, uint16_t cols);
+
+ private:
+  int fd_;
+  bool tty_;
+  std::string ctl_path_;
+};
+
 struct ExecResult {
   int exit_code = 0;
   std::string stdout_data;
@@ -138,6 +170,11 @@ class ContainerRuntime {
   // Starts a command in the running container with file descriptors the caller pumps.
   // NotFound for an unknown id, Conflict when the container is not running.
   Result<std::unique_ptr<ExecProcess>> exec(const std::string& id, const ExecOptions& options);
+
+  // Connects to the running container's stdio through conmon (see AttachConnection).
+  // NotFound for an unknown id, Conflict when the container is not running, Unavailable when
+  // conmon's attach socket does not answer.
+  Result<std::unique_ptr<AttachConnection>> attach(const std::string& id);
 
   // Makes conmon reopen the log path (after the file was moved away).
   Status reopen_log(const std::string& id);

@@ -171,6 +171,28 @@ TEST(RenderRuleset, ReplacesTheWholeTableAtomically) {
   EXPECT_EQ(delete_ruleset(), "table ip skiff\ndelete table ip skiff\n");
 }
 
+TEST(RenderRuleset, UsesTheNodesOwnTable) {
+  ServicePort p;
+  p.ns = "default";
+  p.name = "skiff";  // a service named like the table keeps its chains' names
+  p.protocol = "tcp";
+  p.cluster_ip = "10.43.0.20";
+  p.port = 80;
+  Endpoint e;
+  e.ip = "10.42.0.5";
+  e.port = 8080;
+  p.endpoints = {e};
+  RulesetOptions ro;
+  ro.table = "skiff-br1";
+  std::string text = render_ruleset({p}, ro);
+  EXPECT_EQ(text.rfind("table ip skiff-br1\ndelete table ip skiff-br1\ntable ip skiff-br1 {\n", 0),
+            0u)
+      << text;
+  EXPECT_FALSE(contains(text, "table ip skiff\n")) << text;
+  EXPECT_TRUE(contains(text, "service-")) << text;
+  EXPECT_EQ(delete_ruleset("skiff-br1"), "table ip skiff-br1\ndelete table ip skiff-br1\n");
+}
+
 TEST(RenderRuleset, LoadBalancesWithNumgenOverReadyEndpoints) {
   auto ports = service_ports(
       {obj(service("web", "10.43.0.20", json::array({port("http", 80)})))},
