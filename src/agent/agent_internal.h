@@ -171,6 +171,8 @@ struct PodWorker {
   std::map<std::string, Waiting> waiting;         // by container name
   std::map<std::string, TimePoint> pull_backoff;  // by container name: no pull before
   std::map<std::string, int> pull_failures;       // by container name
+  std::map<std::string, TimePoint> start_backoff;  // by container name: no create before
+  std::map<std::string, int> start_failures;       // by container name
   std::map<std::string, std::string> image_ids;   // by container name
   std::set<std::string> backoff_reported;         // container ids already reported
   bool dns_written = false;

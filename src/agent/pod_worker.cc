@@ -4,7 +4,9 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -53,6 +55,25 @@ std::vector<std::string> strings(const json& j) {
     if (e.is_string()) out.push_back(e.get<std::string>());
   }
   return out;
+}
+
+// The lowest oom_score_adj this process may give its children: -1000 with CAP_SYS_RESOURCE,
+// else its own.
+int lowest_oom_score_adj() {
+  static const int lowest = [] {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("CapEff:", 0) != 0) continue;
+      uint64_t caps = std::strtoull(line.c_str() + 7, nullptr, 16);
+      if (caps & (uint64_t{1} << 24)) return -1000;  // CAP_SYS_RESOURCE
+    }
+    std::ifstream own("/proc/self/oom_score_adj");
+    int v = 0;
+    own >> v;
+    return v;
+  }();
+  return lowest;
 }
 
 std::string pod_full_name(const json& pod) {
@@ -320,6 +341,12 @@ bool PodWorker::start_container(const json& pod, const json& c, int attempt, boo
   const std::string cname = str(c, "name");
   const std::string field =
       std::string(init ? "spec.initContainers{" : "spec.containers{") + cname + "}";
+  // A container that could not be created is retried with the crash back-off (10 s, doubling
+  // up to 5 min), not on every sync: the status write of the failure is itself an event.
+  if (auto until = start_backoff.find(cname); until != start_backoff.end() && now() < until->second) {
+    retry_at(until->second);
+    return false;
+  }
   std::string image_ref;
   if (!ensure_image(pod, c, &image_ref)) return false;
   auto image = a.image_store->get(image_ref);
@@ -327,7 +354,11 @@ bool PodWorker::start_container(const json& pod, const json& c, int attempt, boo
   auto fail = [&](const std::string& reason, const std::string& message) {
     waiting[cname] = {reason, message};
     a.record_event(pod, "Warning", "Failed", "Error: " + message, field);
-    retry_at(now() + a.options.crash_backoff_base);
+    int failures = start_failures[cname]++;
+    auto delay = a.options.crash_backoff_base * (1LL << std::min(failures, 20));
+    if (delay > a.options.crash_backoff_max) delay = a.options.crash_backoff_max;
+    start_backoff[cname] = now() + delay;
+    retry_at(start_backoff[cname]);
     return false;
   };
   if (!image.ok()) return fail("CreateContainerError", image.status().message());
@@ -423,6 +454,32 @@ bool PodWorker::start_container(const json& pod, const json& c, int attempt, boo
   if (run_as_group) cfg.gid = static_cast<uint32_t>(*run_as_group);
   cfg.privileged = flag(csc, "privileged");
   cfg.read_only_rootfs = flag(csc, "readOnlyRootFilesystem");
+  // allowPrivilegeEscalation absent: allowed. runAsNonRoot and seccompProfile: the
+  // container's, else the pod's. No seccomp profile: Unconfined, as the kubelet runs without
+  // --seccomp-default.
+  if (csc.contains("allowPrivilegeEscalation") && csc["allowPrivilegeEscalation"].is_boolean()) {
+    cfg.allow_privilege_escalation = csc["allowPrivilegeEscalation"].get<bool>();
+  }
+  cfg.capabilities_add = strings(sub(sub(csc, "capabilities"), "add"));
+  cfg.capabilities_drop = strings(sub(sub(csc, "capabilities"), "drop"));
+  const json& non_root =
+      csc.contains("runAsNonRoot") ? sub(csc, "runAsNonRoot") : sub(psc, "runAsNonRoot");
+  cfg.run_as_non_root = non_root.is_boolean() && non_root.get<bool>();
+  if (cfg.run_as_non_root) {
+    Status nr = runtime::verify_run_as_non_root(
+        run_as_user, run_as_user ? std::string() : std::to_string(cfg.uid));
+    if (!nr.ok()) return fail("CreateContainerConfigError", nr.message());
+  }
+  std::string seccomp = str(sub(csc, "seccompProfile"), "type");
+  if (seccomp.empty()) seccomp = str(sub(psc, "seccompProfile"), "type");
+  if (seccomp == "Localhost") {
+    return fail("CreateContainerError", "localhost seccomp profiles are not supported by this node");
+  }
+  cfg.seccomp = seccomp == "RuntimeDefault" ? runtime::ContainerConfig::Seccomp::kRuntimeDefault
+                                            : runtime::ContainerConfig::Seccomp::kUnconfined;
+  for (const auto& sc : sub(psc, "sysctls")) {
+    if (!str(sc, "name").empty()) cfg.sysctls[str(sc, "name")] = str(sc, "value");
+  }
   cfg.tty = flag(c, "tty");
   cfg.stdin = flag(c, "stdin");
   cfg.stdin_once = flag(c, "stdinOnce");
@@ -466,6 +523,23 @@ bool PodWorker::start_container(const json& pod, const json& c, int attempt, boo
   } else if (limits.contains("cpu")) {
     cfg.resources.cpu_request_milli = cfg.resources.cpu_limit_milli;
   }
+  // The OOM killer's preference by QoS class, as the kubelet sets it: Guaranteed pods last,
+  // BestEffort first, Burstable by the share of the node's memory the container requests.
+  {
+    const std::string qos = str(sub(pod, "status"), "qosClass");
+    int64_t memory_request = cfg.resources.memory_limit_bytes;
+    if (requests.contains("memory")) {
+      auto q = Quantity::from_json(requests["memory"]);
+      if (q.ok()) memory_request = q->value();
+    }
+    runtime::QosClass qc = qos == "Guaranteed"   ? runtime::QosClass::kGuaranteed
+                           : qos == "Burstable" ? runtime::QosClass::kBurstable
+                                                : runtime::QosClass::kBestEffort;
+    // Below its own score only with CAP_SYS_RESOURCE (some hosts' root lacks it): the
+    // container then keeps the agent's.
+    cfg.oom_score_adj = std::max(runtime::oom_score_adj(qc, memory_request, a.facts.host.memory_bytes),
+                                 lowest_oom_score_adj());
+  }
 
   cfg.log_path = dir + "/logs/" + cname + "/" + std::to_string(attempt) + ".log";
   std::error_code ec;
@@ -485,6 +559,8 @@ bool PodWorker::start_container(const json& pod, const json& c, int attempt, boo
     return fail("CreateContainerError", s.message());
   }
   a.record_event(pod, "Normal", "Created", "Created container " + cname, field);
+  start_backoff.erase(cname);
+  start_failures.erase(cname);
   s = a.container_runtime->start(id);
   if (!s.ok()) {
     a.record_event(pod, "Warning", "Failed", "Error: " + s.message(), field);

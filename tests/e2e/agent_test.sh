@@ -84,3 +84,56 @@ test_skiff_agent_joins_as_a_second_node() {
   expect_eq "$(runc --root "$data/agent/runtime/runc" list -q | wc -l)" 0 "containers left"
   run_ok kc delete node "$node"
 }
+
+test_security_context_and_qos_reach_the_container() {
+  kc apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: secured
+spec:
+  securityContext:
+    seccompProfile: {type: RuntimeDefault}
+  containers:
+  - name: main
+    image: docker.io/library/busybox:1.36
+    command: ["sh", "-c", "grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status; echo oom=$(cat /proc/self/oom_score_adj); sleep 3600"]
+    securityContext:
+      allowPrivilegeEscalation: false
+      capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}
+    resources:
+      requests: {cpu: 100m, memory: 64Mi}
+      limits: {cpu: 100m, memory: 64Mi}
+YAML
+  wait_until 60 kc wait --for=condition=Ready pod/secured --timeout=5s
+  expect_eq "$(kc get pod secured -o jsonpath='{.status.qosClass}')" Guaranteed "QoS class"
+  wait_until 20 bash -c "kubectl --kubeconfig '$KUBECONFIG' logs secured | grep -q oom="
+  run_ok kc logs secured
+  expect_contains "$OUT" "NoNewPrivs:	1"
+  expect_contains "$OUT" "Seccomp:	2"
+  # Only CAP_NET_BIND_SERVICE (bit 10) is left.
+  expect_contains "$OUT" "CapEff:	0000000000000400"
+  # Guaranteed: -997, unless the host's root lacks CAP_SYS_RESOURCE (then the agent's own).
+  local capeff want
+  capeff=$(awk '/^CapEff:/ {print $2}' /proc/self/status)
+  if (( (16#$capeff >> 24) & 1 )); then want=-997; else want=$(cat "/proc/$SERVER_PID/oom_score_adj"); fi
+  expect_contains "$OUT" "oom=$want"
+
+  # runAsNonRoot with an image that runs as root: the container is refused, as the kubelet does.
+  kc apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: nonroot
+spec:
+  securityContext: {runAsNonRoot: true}
+  containers:
+  - name: main
+    image: docker.io/library/busybox:1.36
+    command: ["sleep", "3600"]
+YAML
+  wait_until 60 bash -c "kubectl --kubeconfig '$KUBECONFIG' get pod nonroot | grep -q CreateContainerConfigError"
+  run_ok kc get pod nonroot -o jsonpath='{.status.containerStatuses[0].state.waiting.message}'
+  expect_contains "$OUT" "runAsNonRoot and image will run as root"
+  kc delete pod secured nonroot --grace-period=1 >/dev/null
+}
