@@ -62,7 +62,8 @@ EOF
   ip link show "$BRIDGE" >/dev/null || fail "no bridge $BRIDGE"
   [ -n "$(ls "$(DATA)/agent/netns")" ] || fail "no pod network namespaces"
   # The bridge plugin's masquerade rules carry the network (= bridge) name in their comment.
-  iptables-save | grep -qF "$BRIDGE" || fail "no CNI iptables rules for $BRIDGE"
+  # (Retried: a dump taken while another process changes the ruleset can fail.)
+  wait_until 10 bash -c "iptables-save | grep -qF '$BRIDGE'" || fail "no CNI iptables rules for $BRIDGE"
 
   # The server dies without cleaning anything; the containers keep running under conmon.
   stop_server KILL
