@@ -2,7 +2,7 @@
 # The pod start benchmark: pods started through `skiff server` and a separate `skiff agent`
 # (API POST -> scheduler -> agent: image present, overlay rootfs, CNI, runc under conmon) against
 # a same-run baseline: a script starting the same container from prepared bundles with the same
-# CNI ADD (bridge + host-local, loopback) and `runc run -d`, one container at a time as the
+# CNI ADD (bridge + host-local + portmap, loopback) and `runc run -d`, one container at a time as the
 # skiff side starts one pod at a time. Also the memory of the agent with the pods running.
 #
 # Usage: bench/pod-start/run.sh   (needs root, $BUILD_DIR/skiff and
@@ -78,9 +78,13 @@ tar -xf "$tmp/busybox/layer.tar" -C "$tmp/base/rootfs"
 echo "# baseline: preparing $pods bundles"
 (cd "$tmp/base" && runc spec)
 sed -i 's/"terminal": true/"terminal": false/; s/^\(\s*\)"sh"$/\1"sleep", "3600"/' "$tmp/base/config.json"
+# The agent's network configuration (src/agent/network/cni.cc): bridge with masquerading and
+# hairpin, host-local IPAM, then portmap chained on its result; loopback on its own.
 cat >"$tmp/base/bridge.conf" <<CONF
-{"cniVersion":"1.0.0","name":"bench-$suffix","type":"bridge","bridge":"$base_bridge","isGateway":true,"ipMasq":false,
- "ipam":{"type":"host-local","ranges":[[{"subnet":"$prefix.250.0/24"}]],"dataDir":"$tmp/base/ipam"}}
+{"cniVersion":"1.0.0","name":"bench-$suffix","type":"bridge","bridge":"$base_bridge","isGateway":true,
+ "ipMasq":true,"hairpinMode":true,
+ "ipam":{"type":"host-local","ranges":[[{"subnet":"$prefix.250.0/24","gateway":"$prefix.250.1"}]],
+         "routes":[{"dst":"0.0.0.0/0"}],"dataDir":"$tmp/base/ipam"}}
 CONF
 echo '{"cniVersion":"1.0.0","name":"lo","type":"loopback"}' >"$tmp/base/lo.conf"
 for i in $(seq 0 $((pods - 1))); do
@@ -94,8 +98,11 @@ echo "# baseline: starting $pods containers one at a time"
 for i in $(seq 0 $((pods - 1))); do
   t0=$(now_ns)
   ip netns add "bp$suffix-$i"
-  CNI_COMMAND=ADD CNI_CONTAINERID="bp$suffix-$i" CNI_NETNS="/var/run/netns/bp$suffix-$i" \
-    CNI_IFNAME=eth0 CNI_PATH=$cni "$cni/bridge" <"$tmp/base/bridge.conf" >/dev/null
+  result=$(CNI_COMMAND=ADD CNI_CONTAINERID="bp$suffix-$i" CNI_NETNS="/var/run/netns/bp$suffix-$i" \
+    CNI_IFNAME=eth0 CNI_PATH=$cni "$cni/bridge" <"$tmp/base/bridge.conf")
+  printf '{"cniVersion":"1.0.0","name":"bench-%s","type":"portmap","capabilities":{"portMappings":true},"snat":true,"prevResult":%s}' \
+    "$suffix" "$result" | CNI_COMMAND=ADD CNI_CONTAINERID="bp$suffix-$i" \
+    CNI_NETNS="/var/run/netns/bp$suffix-$i" CNI_IFNAME=eth0 CNI_PATH=$cni "$cni/portmap" >/dev/null
   CNI_COMMAND=ADD CNI_CONTAINERID="bp$suffix-$i" CNI_NETNS="/var/run/netns/bp$suffix-$i" \
     CNI_IFNAME=lo CNI_PATH=$cni "$cni/loopback" <"$tmp/base/lo.conf" >/dev/null
   runc --root "$tmp/base/runc" run -d --bundle "$tmp/base/bundles/c$i" "bp$suffix-$i" \
@@ -156,7 +163,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 p50_ratio=$(ratio "$skiff_p50" "$base_p50")
 echo
-echo "== results ($pods pods started one at a time; baseline = CNI ADD + runc run -d from prepared bundles)"
+echo "== results ($pods pods started one at a time; baseline = the agent's CNI ADD + runc run -d from prepared bundles)"
 printf '%-44s %10s %10s %10s\n' figure skiff baseline skiff/base
 printf '%-44s %10s %10s %10s\n' "start latency p50, ms (lower)" "$skiff_p50" "$base_p50" "$p50_ratio"
 printf '%-44s %10s %10s %10s\n' "start latency p99, ms (lower)" "$skiff_p99" "$base_p99" "$(ratio "$skiff_p99" "$base_p99")"
