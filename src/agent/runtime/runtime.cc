@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <cstdlib>
 #include <sstream>
 
 #include "agent/runtime/rootfs.h"
@@ -218,6 +219,47 @@ bool wait_for_file(const std::string& dir, const std::string& file,
   }
   if (ino >= 0) ::close(ino);
   return found;
+}
+
+// What `runc state` reports as the container's status, computed from runc's state dir the way
+// runc computes it, without running runc: stopped unless the init process is alive with the
+// start time runc recorded; then created while the exec fifo exists, else running. Empty when
+// the state cannot be read (no such container in runc).
+std::string runc_status_from_state_dir(const std::string& dir, int* pid) {
+  auto text = read_text(dir + "/state.json");
+  if (!text) return "";
+  json j = json::parse(*text, nullptr, false);
+  if (!j.is_object()) return "";
+  auto pid_it = j.find("init_process_pid");
+  auto start_it = j.find("init_process_start");
+  if (pid_it == j.end() || !pid_it->is_number_integer() || start_it == j.end()) return "";
+  uint64_t start = 0;
+  if (start_it->is_number_unsigned() || start_it->is_number_integer()) {
+    start = start_it->get<uint64_t>();
+  } else if (start_it->is_string()) {
+    start = std::strtoull(start_it->get<std::string>().c_str(), nullptr, 10);
+  } else {
+    return "";
+  }
+  const int init_pid = pid_it->get<int>();
+  *pid = init_pid;
+  if (init_pid <= 0) return "stopped";
+  auto stat = read_text("/proc/" + std::to_string(init_pid) + "/stat");
+  if (!stat) return "stopped";
+  // After the command name (in parentheses, may hold spaces): field 3 is the state, field 22
+  // the start time in clock ticks.
+  size_t close = stat->rfind(')');
+  if (close == std::string::npos) return "stopped";
+  std::istringstream fields(stat->substr(close + 1));
+  std::string state_char;
+  fields >> state_char;
+  std::string field;
+  for (int i = 4; i < 22 && (fields >> field); ++i) {
+  }
+  uint64_t proc_start = 0;
+  fields >> proc_start;
+  if (state_char == "Z" || state_char == "X" || proc_start != start) return "stopped";
+  return file_exists(dir + "/exec.fifo") ? "created" : "running";
 }
 
 bool process_alive(const std::string& pidfile) {
@@ -484,18 +526,25 @@ Result<ContainerStatus> ContainerRuntime::status(const std::string& id) {
   st.created_at = meta->created_at;
   st.started_at = meta->started_at;
 
-  auto r = run_command({options_.runc_path, "--root", options_.root_dir + "/runc", "state", id},
-                       kRuncTimeout);
-  if (!r.ok()) return r.status();
+  // An exit file settles it; otherwise runc's state dir says what `runc state` would, without
+  // the cost of running runc on every status.
+  bool exited = file_exists(p.exit_file);
   std::string runc_status;
-  if (r->exit_code == 0) {
-    json j = json::parse(r->out, nullptr, false);
-    if (j.is_object()) {
-      runc_status = j.value("status", "");
-      st.pid = j.value("pid", 0);
+  if (!exited) {
+    runc_status = runc_status_from_state_dir(options_.root_dir + "/runc/" + id, &st.pid);
+    if (runc_status.empty()) {
+      auto r = run_command(
+          {options_.runc_path, "--root", options_.root_dir + "/runc", "state", id}, kRuncTimeout);
+      if (!r.ok()) return r.status();
+      if (r->exit_code == 0) {
+        json j = json::parse(r->out, nullptr, false);
+        if (j.is_object()) {
+          runc_status = j.value("status", "");
+          st.pid = j.value("pid", 0);
+        }
+      }
     }
   }
-  bool exited = file_exists(p.exit_file);
   if (!exited && runc_status == "stopped" && process_alive(p.conmon_pidfile)) {
     // The process is gone; conmon writes the exit file once its output is logged.
     exited = wait_for_file(options_.root_dir + "/exits", p.exit_file, std::chrono::seconds(5));
