@@ -360,6 +360,8 @@ Status ContainerRuntime::create(const ContainerConfig& config) {
     so.argv.push_back("-i");
     if (!config.stdin_once) so.argv.push_back("--leave-stdin-open");
   }
+  // conmon also writes its "oom" marker into its working directory: the bundle, as CRI-O runs it.
+  so.working_dir = p.bundle;
   so.env = internal::helper_env();
   so.env.push_back("_OCI_SYNCPIPE=3");
   so.env.push_back("_OCI_STARTPIPE=4");

@@ -81,6 +81,7 @@ Result<pid_t> spawn(const SpawnOptions& options) {
       setsid();
       ioctl(0, TIOCSCTTY, 0);
     }
+    if (!options.working_dir.empty() && chdir(options.working_dir.c_str()) != 0) _exit(126);
     execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }

@@ -19,6 +19,7 @@ struct SpawnOptions {
   // not listed are /dev/null; every other descriptor is closed in the child.
   std::vector<std::pair<int, int>> fds;
   bool new_session = false;  // setsid(), and the child's stdin as its controlling terminal
+  std::string working_dir;   // the child's working directory; empty: this process's
 };
 
 // fork + exec; returns the child's pid. Everything the child runs between fork and exec is
