@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <set>
+#include <chrono>
 #include <thread>
 
 #include "agent/network/cni_iptables.h"
@@ -390,6 +391,10 @@ TEST_F(PodNetworkTest, TeardownWorksWhenTheNamespacesAreAlreadyGone) {
   ASSERT_TRUE(
       remove_sandbox_namespaces(sandbox_namespace_paths(options_.state_dir + "/netns", r.pod_uid))
           .ok());
+  // The kernel frees a namespace, and the veth with it, asynchronously.
+  for (int i = 0; i < 100 && link_exists(s->host_interface); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   EXPECT_FALSE(link_exists(s->host_interface));
   EXPECT_FALSE(net.check_sandbox(r.pod_uid).ok());
 
