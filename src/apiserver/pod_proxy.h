@@ -5,8 +5,11 @@
 //   log          GET; the kubelet's /containerLogs answer relayed as a chunked text/plain
 //                stream, flushed per piece (so `kubectl logs -f` shows lines as they come);
 //                the relay ends when the kubelet's stream ends or the client goes away.
-//   exec attach  GET (WebSocket, v5.channel.k8s.io) or POST; the upgrade request is sent on
-//   portforward  to the kubelet (/exec, /attach, /portForward) and, once it answers 101,
+//   exec attach  GET (WebSocket: v5.channel.k8s.io, SPDY/3.1+portforward.k8s.io) or POST/GET
+//   portforward  with `Upgrade: SPDY/3.1` and X-Stream-Protocol-Version (older kubectl,
+//                client-go's SPDY executor); the upgrade request, with its upgrade and
+//                protocol headers, is sent on to the kubelet (/exec, /attach, /portForward),
+//                which chooses the protocol; once it answers 101 (relayed with its headers),
 //                bytes are copied both ways unparsed until either side closes.
 // Before the node is called the pod must exist (404 NotFound), the container must be one of
 // the pod's (400 BadRequest "container x is not valid for pod y", or "a container name must

@@ -9,9 +9,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <system_error>
@@ -36,6 +38,12 @@ constexpr uint32_t kWindowUpdateThreshold = 16 * 1024;
 constexpr auto kStreamPairTimeout = std::chrono::seconds(30);
 
 std::string errno_text(int e) { return std::error_code(e, std::system_category()).message(); }
+
+void raise_to(std::atomic<size_t>& peak, size_t value) {
+  size_t seen = peak.load();
+  while (seen < value && !peak.compare_exchange_weak(seen, value)) {
+  }
+}
 
 // Header names of the portforward.k8s.io protocol (lowercase, as SPDY sends them).
 constexpr char kStreamTypeHeader[] = "streamtype";
@@ -82,6 +90,11 @@ struct Session::Impl {
   std::atomic<size_t> open_connections{0};
   std::atomic<size_t> unsent_limit{0};  // 0: no limit
   std::atomic<size_t> unsent{0};
+  std::atomic<size_t> peak_unsent{0};
+  // Client bytes the I/O thread holds (undecoded, or waiting for a pod to read them); the
+  // bytes not yet taken from `inbound` are counted apart.
+  std::atomic<size_t> held_client_bytes{0};
+  std::atomic<size_t> peak_client_bytes{0};
 
   // I/O thread only: counts the frames not yet flushed too.
   bool over_unsent_limit() const {
@@ -90,8 +103,11 @@ struct Session::Impl {
   }
 
   std::mutex mu;
-  std::string inbound;  // guarded by mu
-  bool stop = false;    // guarded by mu
+  std::string inbound;            // guarded by mu
+  bool stop = false;              // guarded by mu
+  size_t client_limit = 0;        // guarded by mu; 0: no limit
+  std::function<void()> drained;  // guarded by mu
+  bool client_blocked = false;    // guarded by mu: on_client_bytes() returned false
 
   // Owned by the I/O thread.
   spdy::FrameReader reader;
@@ -131,7 +147,23 @@ struct Session::Impl {
   void reap_pairs();
   void protocol_error(const std::string& why);
   void flush();
+  void account_client_bytes();
 };
+
+void Session::Impl::account_client_bytes() {
+  size_t held = reader.buffered();
+  for (auto& [id, p] : pairs) held += p->to_pod.size();
+  std::function<void()> notify;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    held_client_bytes.store(held);
+    if (client_blocked && held + inbound.size() <= client_limit) {
+      client_blocked = false;
+      notify = drained;
+    }
+  }
+  if (notify && !stopping()) notify();
+}
 
 void Session::Impl::protocol_error(const std::string& why) {
   SKIFF_LOG(Warn) << "port-forward: ending the session: " << why;
@@ -147,7 +179,8 @@ void Session::Impl::flush() {
   }
   std::string bytes;
   bytes.swap(out);
-  unsent.fetch_add(bytes.size());
+  size_t now_unsent = unsent.fetch_add(bytes.size()) + bytes.size();
+  raise_to(peak_unsent, now_unsent);
   send(std::move(bytes));
 }
 
@@ -422,6 +455,7 @@ void Session::Impl::run() {
       std::lock_guard<std::mutex> lock(mu);
       if (stop) break;
       in.swap(inbound);
+      held_client_bytes.fetch_add(in.size());
     }
     if (!in.empty()) {
       reader.feed(in);
@@ -439,6 +473,7 @@ void Session::Impl::run() {
       for (auto& [id, p] : pairs) pump(*p);
       reap_pairs();
     }
+    account_client_bytes();
     flush();
     if (self_finish) {
       finished.store(true);
@@ -501,14 +536,43 @@ Session::~Session() {
   }
 }
 
-void Session::on_client_bytes(std::string_view bytes) {
-  if (bytes.empty() || impl_->finished.load()) return;
+bool Session::on_client_bytes(std::string_view bytes) {
+  if (bytes.empty() || impl_->finished.load()) return true;
+  bool below = true;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    if (impl_->stop) return;
+    if (impl_->stop) return true;
     impl_->inbound.append(bytes);
+    size_t total = impl_->inbound.size() + impl_->held_client_bytes.load();
+    raise_to(impl_->peak_client_bytes, total);
+    if (impl_->client_limit != 0 && total > impl_->client_limit) {
+      impl_->client_blocked = true;
+      below = false;
+    }
   }
   impl_->wake();
+  return below;
+}
+
+void Session::limit_client_bytes(size_t limit, std::function<void()> drained) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->client_limit = limit;
+    impl_->drained = std::move(drained);
+  }
+  impl_->wake();
+}
+
+Session::Buffered Session::buffered() const {
+  Buffered b;
+  b.to_client = impl_->unsent.load();
+  b.peak_to_client = impl_->peak_unsent.load();
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    b.to_pods = impl_->inbound.size() + impl_->held_client_bytes.load();
+  }
+  b.peak_to_pods = std::max(impl_->peak_client_bytes.load(), b.to_pods);
+  return b;
 }
 
 void Session::close() {

@@ -11,11 +11,12 @@
 // session) as it writes client data to the pod, and holds its own sending to the client's
 // windows (64 KiB initial, SETTINGS, WINDOW_UPDATE) once the client shows it does flow control
 // by sending an initial window size (SETTINGS) or WINDOW_UPDATE. kubectl's SPDY library sends
-// neither and ignores windows, so for it the session sends freely (see limit_unsent_bytes for
-// backpressure).
+// neither and ignores windows, so for it the session sends freely; limit_unsent_bytes and
+// limit_client_bytes bound what it buffers in each direction instead.
 //
 // The HTTP/WebSocket layer owns the connection; a Session only turns bytes into bytes:
-//   - the server feeds every received WebSocket payload to on_client_bytes();
+//   - the server feeds every received payload to on_client_bytes() (WebSocket messages, or
+//     the raw bytes of a plain SPDY/3.1 connection: the framing is the same);
 //   - the session calls send_to_client(bytes) with data to send as a binary message;
 //   - when finished() becomes true (on_finished is called), the server closes the WebSocket;
 //     when the WebSocket closes first, the server calls close() (or destroys the session).
@@ -63,8 +64,10 @@ class Session {
   Session& operator=(const Session&) = delete;
 
   // Feeds bytes received from the client (any split of the SPDY byte stream). Ignored once
-  // the session is finished.
-  void on_client_bytes(std::string_view bytes);
+  // the session is finished. Returns whether the caller may go on reading from the client:
+  // false while more than the limit_client_bytes() bound is held for pods that do not read
+  // it yet (the caller then waits for the drained callback before it reads again).
+  bool on_client_bytes(std::string_view bytes);
 
   // Ends the session: closes all dialled sockets and stops the I/O thread. After it returns
   // (when called from another thread than the session's own), send_to_client and
@@ -81,6 +84,25 @@ class Session {
   // confirmed with bytes_sent(); the server calls bytes_sent(size) when a message is written.
   void limit_unsent_bytes(size_t limit);
   void bytes_sent(size_t bytes);
+
+  // Backpressure towards pods. kubectl does no flow control either when it sends, so bytes
+  // for a pod that reads slowly pile up. After limit_client_bytes(n, drained), once more than
+  // `n` bytes fed with on_client_bytes() are not yet written to pods, on_client_bytes()
+  // returns false, and `drained` is called (from the session's I/O thread; it must not
+  // block) once they are `n` or fewer again.
+  void limit_client_bytes(size_t limit, std::function<void()> drained);
+
+  // Bytes held by the session now and the most it ever held (for tests and diagnostics):
+  //   to_client  handed to send_to_client and not yet confirmed with bytes_sent() (counted
+  //              once limit_unsent_bytes() was called)
+  //   to_pods    fed with on_client_bytes() and not yet written to a pod
+  struct Buffered {
+    size_t to_client = 0;
+    size_t to_pods = 0;
+    size_t peak_to_client = 0;
+    size_t peak_to_pods = 0;
+  };
+  Buffered buffered() const;
 
   // Number of stream pairs whose dialled connection is open (for tests and diagnostics).
   size_t open_connections() const;

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <cstdlib>
 #include <sstream>
+#include <thread>
 
 #include "agent/runtime/rootfs.h"
 #include "agent/runtime/subprocess.h"
@@ -76,6 +77,30 @@ std::string trim(std::string s) {
   size_t i = 0;
   while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
   return s.substr(i);
+}
+
+// runc reports errors as logrus lines (time="..." level=error msg="..."); the messages alone,
+// one per line joined with "; ", else the text as is.
+std::string runc_message(const std::string& text) {
+  std::istringstream lines(text);
+  std::string line, out;
+  while (std::getline(lines, line)) {
+    size_t at = line.find("level=") == std::string::npos ? std::string::npos : line.find(" msg=");
+    if (at != std::string::npos) ++at;
+    std::string msg;
+    if (at == std::string::npos) {
+      msg = trim(line);
+    } else if (at + 4 < line.size() && line[at + 4] == '"') {
+      for (size_t i = at + 5; i < line.size() && line[i] != '"'; ++i) {
+        if (line[i] == '\\' && i + 1 < line.size()) ++i;
+        msg += line[i];
+      }
+    } else {
+      msg = line.substr(at + 4, line.find(' ', at) - (at + 4));
+    }
+    if (!msg.empty()) out += (out.empty() ? "" : "; ") + msg;
+  }
+  return out.empty() ? trim(text) : out;
 }
 
 bool is_valid_id(const std::string& id) {
@@ -407,7 +432,7 @@ Status ContainerRuntime::create(const ContainerConfig& config) {
     std::string why = msg.is_object() ? msg.value("message", "") : "";
     if (why.empty()) why = trim(read_text(conmon_log).value_or(""));
     if (why.empty()) why = "conmon exited without reporting the container";
-    return fail(Status::Internal("creating container " + config.id + ": " + trim(why)));
+    return fail(Status::Internal("creating container " + config.id + ": " + runc_message(why)));
   }
   return Status::Ok();
 }
@@ -424,7 +449,7 @@ Status ContainerRuntime::start(const std::string& id) {
                        kRuncTimeout);
   if (!r.ok()) return r.status();
   if (r->exit_code != 0) {
-    return Status::Internal("starting container " + id + ": " + trim(r->err));
+    return Status::Internal("starting container " + id + ": " + runc_message(r->err));
   }
   meta->started_at = started;
   return write_text_atomic(p.meta, meta_to_json(*meta).dump());
@@ -488,6 +513,14 @@ Status ContainerRuntime::stop(const std::string& id, std::chrono::seconds grace)
 Status ContainerRuntime::remove(const std::string& id) {
   if (!is_valid_id(id)) return Status::Ok();
   Paths p = paths(id);
+  // Nothing of it anywhere (the common case before a create): no need to ask runc.
+  struct stat ignored;
+  if (::lstat(p.bundle.c_str(), &ignored) != 0 && errno == ENOENT &&
+      ::lstat((options_.root_dir + "/runc/" + id).c_str(), &ignored) != 0 && errno == ENOENT &&
+      ::lstat(p.exit_file.c_str(), &ignored) != 0 && errno == ENOENT &&
+      ::lstat(p.socket_link.c_str(), &ignored) != 0 && errno == ENOENT) {
+    return Status::Ok();
+  }
   auto meta = read_meta(p.meta);
   if (file_exists(p.meta)) {
     auto st = status(id);
@@ -635,13 +668,28 @@ class RuncExecProcess final : public ExecProcess {
     if (in_ >= 0) ::close(in_);
     in_ = -1;
   }
+  // runc passes its own terminal's size (ours, out_) to the container's terminal when the
+  // process starts and on SIGWINCH, and the process may read its size before runc got to
+  // either. So the size is also set on the container's terminal itself, once the process
+  // runs: the last size asked for then holds from the moment the process can see it.
   Status resize(uint16_t rows, uint16_t cols) override {
     if (!tty_) return Status::Invalid("the process has no terminal");
-    struct winsize ws = {rows, cols, 0, 0};
-    if (::ioctl(out_, TIOCSWINSZ, &ws) != 0) {
+    size_ = winsize{rows, cols, 0, 0};
+    if (::ioctl(out_, TIOCSWINSZ, &*size_) != 0) {
       return Status::Internal(std::string("resizing terminal: ") + std::strerror(errno));
     }
+    apply_size_in_container();
     return Status::Ok();
+  }
+  // Waits until runc has started the process (its pid file is written) or runc has exited,
+  // then sets the container's terminal to the last size asked for. With a tty only.
+  void wait_started(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (container_pid() == 0 && !exit_code_ && std::chrono::steady_clock::now() < deadline) {
+      if (wait(std::chrono::milliseconds(0)).ok()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    apply_size_in_container();
   }
   Status kill(int signal) override {
     if (exit_code_) return Status::Ok();
@@ -664,12 +712,39 @@ class RuncExecProcess final : public ExecProcess {
   }
 
  private:
+  // The process's host pid once runc has written it, else 0.
+  int container_pid() {
+    if (container_pid_ == 0) {
+      auto text = read_text(pid_file_);
+      container_pid_ = text ? std::atoi(text->c_str()) : 0;
+    }
+    return container_pid_;
+  }
+  // Sets the last requested size on the terminal the process has (its first standard
+  // descriptor that is a terminal); TIOCSWINSZ there signals SIGWINCH to its foreground
+  // process group. Nothing to do before the process runs or after it exited.
+  void apply_size_in_container() {
+    if (!size_ || exit_code_) return;
+    int pid = container_pid();
+    if (pid <= 0) return;
+    for (int fd = 0; fd <= 2; ++fd) {
+      std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+      int t = ::open(path.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+      if (t < 0) continue;
+      bool done = ::isatty(t) && ::ioctl(t, TIOCSWINSZ, &*size_) == 0;
+      ::close(t);
+      if (done) return;
+    }
+  }
+
   pid_t runc_pid_;
   std::string pid_file_;
   std::string spec_file_;
   int in_, out_, err_;
   bool tty_;
   std::optional<int> exit_code_;
+  int container_pid_ = 0;
+  std::optional<winsize> size_;  // the last size asked for
 };
 
 }  // namespace
@@ -764,8 +839,12 @@ Result<std::unique_ptr<ExecProcess>> ContainerRuntime::exec(const std::string& i
   auto pid = internal::spawn(so);
   if (!pid.ok()) return cleanup_fail(pid.status());
   for (int fd : theirs) ::close(fd);
-  return std::unique_ptr<ExecProcess>(
-      new RuncExecProcess(*pid, pid_file, spec_file, ours_in, ours_out, ours_err, options.tty));
+  auto proc = std::make_unique<RuncExecProcess>(*pid, pid_file, spec_file, ours_in, ours_out,
+                                                ours_err, options.tty);
+  // With a terminal, return once the process runs, so that resize() reaches its terminal
+  // from the first call on.
+  if (options.tty) proc->wait_started(std::chrono::seconds(30));
+  return std::unique_ptr<ExecProcess>(std::move(proc));
 }
 
 Result<ExecResult> ContainerRuntime::exec_sync(const std::string& id,

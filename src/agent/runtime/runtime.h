@@ -78,7 +78,8 @@ class ExecProcess {
   virtual int stdout_fd() const = 0;
   virtual int stderr_fd() const = 0;  // -1 with a tty
   virtual void close_stdin() = 0;
-  // Sets the terminal size; Invalid without a tty.
+  // Sets the terminal size (on the process's own terminal too, so the size holds from the
+  // moment the process can read it, whatever runc relays later); Invalid without a tty.
   virtual Status resize(uint16_t rows, uint16_t cols) = 0;
   // Sends a signal to the process.
   virtual Status kill(int signal) = 0;
@@ -167,7 +168,8 @@ class ContainerRuntime {
   // stream). Timeout (after killing it) when it runs longer than `timeout`.
   Result<ExecResult> exec_sync(const std::string& id, const std::vector<std::string>& args,
                                std::chrono::milliseconds timeout);
-  // Starts a command in the running container with file descriptors the caller pumps.
+  // Starts a command in the running container with file descriptors the caller pumps. With a
+  // tty it returns once the process runs (or runc failed), so resize() reaches it at once.
   // NotFound for an unknown id, Conflict when the container is not running.
   Result<std::unique_ptr<ExecProcess>> exec(const std::string& id, const ExecOptions& options);
 

@@ -13,6 +13,9 @@
 #include "agent/runtime/runtime.h"
 #include "agent/server/server_internal.h"
 #include "agent/server/serving_cert.h"
+#ifdef SKIFF_AGENT_PORTFORWARD
+#include "agent/portforward/portforward.h"
+#endif
 #include "common/log.h"
 #include "common/time.h"
 
@@ -404,7 +407,7 @@ asio::awaitable<void> KubeletServer::Impl::session(Impl* self, tcp::socket socke
     HttpRequest req = parser.release();
     bool keep = false;
     try {
-      keep = co_await self->handle(self, stream, req);
+      keep = co_await self->handle(self, stream, req, buffer);
     } catch (const std::exception& e) {
       SKIFF_LOG(Warn) << "kubelet server: " << req.target() << ": " << e.what();
       keep = false;
@@ -421,7 +424,8 @@ void KubeletServer::Impl::connection_ended() {
   background_cv.notify_all();
 }
 
-asio::awaitable<bool> KubeletServer::Impl::handle(Impl* self, Stream& stream, HttpRequest& req) {
+asio::awaitable<bool> KubeletServer::Impl::handle(Impl* self, Stream& stream, HttpRequest& req,
+                                                  beast::flat_buffer& buffer) {
   if (!secret_matches(req, self->options.secret)) {
     std::string message = "Unauthorized";
     co_return co_await write_text(stream, req, 401, std::move(message));
@@ -436,11 +440,11 @@ asio::awaitable<bool> KubeletServer::Impl::handle(Impl* self, Stream& stream, Ht
   }
   if (first == "containerLogs" && get) co_return co_await serve_logs(self, stream, req, t);
   if ((first == "exec" || first == "attach") && (get || req.method() == http::verb::post)) {
-    co_await serve_exec_or_attach(self, stream, req, t, first == "attach");
+    co_await serve_exec_or_attach(self, stream, req, buffer, t, first == "attach");
     co_return false;
   }
   if (first == "portForward" && (get || req.method() == http::verb::post)) {
-    co_await serve_port_forward(self, stream, req, t);
+    co_await serve_port_forward(self, stream, req, buffer, t);
     co_return false;
   }
   if (first == "stats" && t.segments.size() == 2 && t.segments[1] == "summary" && get) {
@@ -471,6 +475,19 @@ KubeletServer::KubeletServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)
 KubeletServer::~KubeletServer() { stop(); }
 
 unsigned KubeletServer::port() const { return impl_->port; }
+
+PortForwardBuffers KubeletServer::port_forward_buffers() const {
+  std::lock_guard<std::mutex> l(impl_->port_forward_mu);
+  PortForwardBuffers b = impl_->port_forward_ended;
+#ifdef SKIFF_AGENT_PORTFORWARD
+  for (const void* s : impl_->port_forward_sessions) {
+    auto now = static_cast<const portforward::Session*>(s)->buffered();
+    b.peak_to_client = std::max(b.peak_to_client, now.peak_to_client);
+    b.peak_to_pods = std::max(b.peak_to_pods, now.peak_to_pods);
+  }
+#endif
+  return b;
+}
 
 Result<std::unique_ptr<KubeletServer>> KubeletServer::start(KubeletServerOptions options) {
   if (options.secret.empty()) return Status::Invalid("the kubelet server needs a secret");

@@ -14,9 +14,22 @@
 //       {"Width":w,"Height":h}); [0xFF, channel] closes a stream (the client's [0xFF, 0] is
 //       EOF on stdin). The session ends with a metav1.Status on channel 3 — Success, or
 //       Failure/NonZeroExitCode with the cause ExitCode=<code> — and a normal close.
+//       Plain SPDY/3.1 too (older clients, client-go's SPDY executor, kubectl with
+//       KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false): `Connection: Upgrade`, `Upgrade: SPDY/3.1`
+//       and X-Stream-Protocol-Version v4.channel.k8s.io, v3 or v2 (the first the client lists
+//       wins; none of them: 403). After the 101 the client opens one SPDY stream per
+//       `streamtype` header — error, stdin, stdout, stderr, resize (JSON sizes, one a line;
+//       v3 and up) — as the request's flags ask; the session starts once all are open (30 s at
+//       most). When the command ends, stdout and stderr end (FIN) and the error stream carries
+//       (v4) the metav1.Status JSON as on channel 3 above, or (v2, v3) the message of a
+//       failure only, then FIN.
 //   GET /portForward/{ns}/{pod}                    WebSocket upgrade with subprotocol
-//       SPDY/3.1+portforward.k8s.io, relayed to ports inside the pod's network namespace
-//       (agent/portforward/portforward.h).
+//       SPDY/3.1+portforward.k8s.io, or a plain SPDY/3.1 upgrade with
+//       X-Stream-Protocol-Version portforward.k8s.io (GET or POST); relayed to ports inside
+//       the pod's network namespace (agent/portforward/portforward.h). Each connection holds
+//       at most about port_forward_buffer_limit bytes in each direction: it stops reading the
+//       pods' sockets while that much is not yet sent to the client, and stops reading the
+//       client while that much waits for pods to read it.
 //   GET /stats/summary                             the kubelet summary JSON (options hook).
 // Errors are plain text with the kubelet's messages: 400 for a container that is not
 // running or waiting to start, 404 for an unknown pod or container, 401 without credentials.
@@ -36,6 +49,7 @@
 // a small pool, and each followed log on its own thread. start()/stop() are thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -82,6 +96,17 @@ struct KubeletServerOptions {
   // The body of GET /stats/summary. Unset: 404. Called on a worker thread (it may block).
   std::function<Result<std::string>()> stats_summary;
   int pool_threads = 4;  // threads for blocking work
+  // The most one port-forward connection buffers in each direction (see above).
+  size_t port_forward_buffer_limit = 1 << 20;
+};
+
+// What port-forward connections buffer (see port_forward_buffer_limit), in bytes: the most
+// any one connection held, toward the client and toward pods, among those open now and those
+// ended; and how many connections ended.
+struct PortForwardBuffers {
+  size_t peak_to_client = 0;
+  size_t peak_to_pods = 0;
+  int ended = 0;
 };
 
 class KubeletServer {
@@ -98,6 +123,9 @@ class KubeletServer {
   // Closes the listener and every open connection (running exec processes are killed,
   // followed logs end), then returns. Idempotent.
   void stop();
+
+  // For tests and diagnostics. Thread-safe.
+  PortForwardBuffers port_forward_buffers() const;
 
   struct Impl;
 

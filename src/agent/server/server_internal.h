@@ -58,6 +58,11 @@ struct KubeletServer::Impl : std::enable_shared_from_this<KubeletServer::Impl> {
   // Open connections; touched on the I/O thread only.
   std::set<beast::tcp_stream*> connections;
 
+  // Port-forward buffering figures (port_forward_buffers()).
+  mutable std::mutex port_forward_mu;
+  std::set<const void*> port_forward_sessions;  // guarded by port_forward_mu (Session*)
+  PortForwardBuffers port_forward_ended;        // guarded by port_forward_mu
+
   // Log reader threads, open connections and the I/O thread, which stop() waits for.
   std::mutex background_mu;
   std::condition_variable background_cv;
@@ -79,8 +84,10 @@ struct KubeletServer::Impl : std::enable_shared_from_this<KubeletServer::Impl> {
 
   static asio::awaitable<void> accept_loop(Impl* self);
   static asio::awaitable<void> session(Impl* self, tcp::socket socket);
-  // Serves one request; returns whether the connection may carry another.
-  static asio::awaitable<bool> handle(Impl* self, Stream& stream, HttpRequest& req);
+  // Serves one request; returns whether the connection may carry another. `buffer` holds
+  // what was read past the request (an upgraded connection's first bytes).
+  static asio::awaitable<bool> handle(Impl* self, Stream& stream, HttpRequest& req,
+                                      beast::flat_buffer& buffer);
 };
 
 // A request target split into decoded path segments and query parameters.
@@ -102,11 +109,14 @@ asio::awaitable<bool> write_status(Stream& stream, const HttpRequest& req, const
 
 asio::awaitable<bool> serve_logs(KubeletServer::Impl* impl, Stream& stream, const HttpRequest& req,
                                  const ParsedTarget& t);
-// Take the connection over (WebSocket); it is closed afterwards.
+// Take the connection over (WebSocket or SPDY/3.1); it is closed afterwards. `buffer` holds
+// the bytes read past the request.
 asio::awaitable<void> serve_exec_or_attach(KubeletServer::Impl* impl, Stream& stream,
-                                           HttpRequest& req, const ParsedTarget& t, bool attach);
+                                           HttpRequest& req, beast::flat_buffer& buffer,
+                                           const ParsedTarget& t, bool attach);
 asio::awaitable<void> serve_port_forward(KubeletServer::Impl* impl, Stream& stream,
-                                         HttpRequest& req, const ParsedTarget& t);
+                                         HttpRequest& req, beast::flat_buffer& buffer,
+                                         const ParsedTarget& t);
 
 // Counts spawned coroutines down; wait() resumes once all called done(). I/O thread only.
 struct Latch {

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <mutex>
 #include <random>
@@ -406,6 +407,71 @@ TEST(PortForwardSession, UnsentBytesLimitBoundsWhatIsQueuedForTheClient) {
   EXPECT_TRUE(received == pattern(kSize, 7));
   // At most one read of a pod socket (32 KiB and a frame header) beyond the limit.
   EXPECT_LE(max_unconfirmed, kLimit + 32 * 1024 + 64);
+}
+
+// kubectl does no flow control when it sends either: the session says when the caller must
+// stop reading the client, and when it may go on.
+TEST(PortForwardSession, ClientBytesLimitStopsTheCallerUntilThePodReads) {
+  const size_t kLimit = 256 * 1024;
+  std::atomic<int> pod_end{-1};
+  Session session([](std::string) {},
+                  [&](uint16_t) -> Result<int> {
+                    int sv[2];
+                    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+                      return Status::Internal("socketpair");
+                    }
+                    pod_end = sv[1];
+                    return sv[0];
+                  });
+  std::mutex mu;
+  std::condition_variable cv;
+  int drained = 0;
+  session.limit_client_bytes(kLimit, [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    ++drained;
+    cv.notify_all();
+  });
+  spdy::FrameWriter w;
+  std::string syns = w.syn_stream(1, {{"streamtype", "error"}, {"port", "80"}, {"requestid", "0"}});
+  syns += w.syn_stream(3, {{"streamtype", "data"}, {"port", "80"}, {"requestid", "0"}});
+  EXPECT_TRUE(session.on_client_bytes(syns));
+  // The pod reads nothing: the caller feeds until the session says stop.
+  const std::string chunk(32 * 1024, 'x');
+  size_t fed = 0;
+  bool more = true;
+  while (more) {
+    more = session.on_client_bytes(w.data(3, chunk));
+    fed += chunk.size();
+    ASSERT_LT(fed, size_t{64} << 20) << "the session never asked the caller to stop";
+  }
+  auto held = session.buffered();
+  EXPECT_GT(held.to_pods, kLimit);
+  // At most the one piece that crossed the bound beyond it.
+  EXPECT_LE(held.peak_to_pods, kLimit + chunk.size() + 64);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(drained, 0);
+  }
+  // The pod reads: the session calls back once it holds no more than the bound.
+  ASSERT_GE(pod_end.load(), 0);
+  std::string received;
+  std::thread reader([&] {
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::read(pod_end.load(), buf, sizeof buf)) > 0) received.append(buf, n);
+  });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return drained > 0; }));
+  }
+  EXPECT_LE(session.buffered().to_pods, kLimit);
+  // (Right at the bound, this may cross it again; the session goes on either way.)
+  session.on_client_bytes(w.data(3, "", spdy::kFlagFin));
+  reader.join();  // the session ends the pod connection's write side after the FIN
+  EXPECT_EQ(received.size(), fed);
+  EXPECT_EQ(received.find_first_not_of('x'), std::string::npos);
+  EXPECT_LE(session.buffered().peak_to_pods, kLimit + chunk.size() + 64);
+  ::close(pod_end.load());
 }
 
 class NetnsTest : public ::testing::Test {

@@ -3,14 +3,19 @@
 // root, runc, conmon and busybox-static; skips with the reason otherwise.
 #include "agent/server/kubelet_server.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 // Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -22,9 +27,11 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <thread>
 #include <utility>
 
+#include "agent/portforward/spdy.h"
 #include "agent/runtime/runtime.h"
 
 namespace skiff::agent::server {
@@ -40,6 +47,7 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 constexpr char kSecret[] = "s3cret-join-secret";
+constexpr size_t kBufferLimit = 1 << 20;
 
 struct HttpResult {
   unsigned status = 0;
@@ -77,7 +85,7 @@ class KubeletServerTest : public ::testing::Test {
     fs::permissions(rootfs_ + "/tmp", fs::perms::all | fs::perms::sticky_bit);
     fs::copy_file("/bin/busybox", rootfs_ + "/bin/busybox");
     for (const char* applet : {"sh", "echo", "cat", "sleep", "test", "touch", "stty", "tty", "true",
-                               "false", "seq", "head"}) {
+                               "false", "seq", "head", "wc"}) {
       fs::create_symlink("busybox", rootfs_ + "/bin/" + applet);
     }
     std::ofstream(rootfs_ + "/etc/passwd") << "root:x:0:0:root:/root:/bin/sh\n";
@@ -123,6 +131,12 @@ class KubeletServerTest : public ::testing::Test {
       return select_container(it->second, container, previous, attempts);
     };
     o.stats_summary = [] { return Result<std::string>(std::string(R"({"node":{}})")); };
+    // Port-forward reaches servers the test runs in its own network namespace.
+    o.pod_netns = [](const std::string&, const std::string& pod) -> Result<std::string> {
+      if (pod != "p") return Status::NotFound("pod " + pod + " not found");
+      return std::string("/proc/self/ns/net");
+    };
+    o.port_forward_buffer_limit = kBufferLimit;
     auto s = KubeletServer::start(o);
     ASSERT_TRUE(s.ok()) << s.status().to_string();
     server_ = std::move(*s);
@@ -193,9 +207,16 @@ class KubeletServerTest : public ::testing::Test {
     asio::ssl::context ctx{asio::ssl::context::tls_client};
     beast::ssl_stream<tcp::socket> stream{ioc, ctx};
   };
-  std::unique_ptr<Conn> connect() {
+  // `receive_buffer` > 0 fixes the socket's receive buffer (no autotuning), so that a client
+  // that does not read stops the server's writes soon.
+  std::unique_ptr<Conn> connect(int receive_buffer = 0) {
     auto c = std::make_unique<Conn>();
     c->ctx.set_verify_mode(asio::ssl::verify_none);
+    if (receive_buffer > 0) {
+      auto& sock = beast::get_lowest_layer(c->stream);
+      sock.open(tcp::v4());
+      sock.set_option(asio::socket_base::receive_buffer_size(receive_buffer));
+    }
     beast::get_lowest_layer(c->stream).connect(tcp::endpoint(
         asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(server_->port())));
     c->stream.handshake(asio::ssl::stream_base::client);
@@ -284,6 +305,79 @@ class KubeletServerTest : public ::testing::Test {
           break;
       }
     }
+  }
+
+  // A plain SPDY/3.1 connection after the upgrade, as client-go's SPDY executor opens.
+  struct Spdy {
+    std::unique_ptr<Conn> conn;
+    unsigned status = 0;
+    std::string protocol;  // the X-Stream-Protocol-Version the server chose
+    std::string body;      // the answer's body when it did not switch
+    portforward::spdy::FrameWriter writer;
+    portforward::spdy::FrameReader reader;
+    std::map<uint32_t, std::string> data;  // by stream
+    std::set<uint32_t> replied, fin, reset;
+    bool eof = false;
+
+    void write(const std::string& bytes) { asio::write(conn->stream, asio::buffer(bytes)); }
+    uint32_t open(uint32_t id, const portforward::spdy::HeaderBlock& headers) {
+      write(writer.syn_stream(id, headers));
+      return id;
+    }
+    // Reads frames until `until` holds or the connection ends.
+    void read_until(const std::function<bool()>& until) {
+      char buf[65536];
+      while (!(until && until())) {
+        auto f = reader.next();
+        if (!f.ok()) {
+          ADD_FAILURE() << f.status().to_string();
+          return;
+        }
+        if (!f->has_value()) {
+          if (eof) return;
+          beast::error_code ec;
+          size_t n = conn->stream.read_some(asio::buffer(buf), ec);
+          if (n > 0) reader.feed(std::string_view(buf, n));
+          if (ec && n == 0) eof = true;
+          continue;
+        }
+        auto& frame = **f;
+        using portforward::spdy::FrameType;
+        if (frame.type == FrameType::kSynReply) replied.insert(frame.stream_id);
+        if (frame.type == FrameType::kRstStream) reset.insert(frame.stream_id);
+        if (frame.type == FrameType::kData) {
+          data[frame.stream_id] += frame.data;
+          if (frame.flags & portforward::spdy::kFlagFin) fin.insert(frame.stream_id);
+        }
+      }
+    }
+  };
+
+  std::unique_ptr<Spdy> open_spdy(const std::string& target,
+                                  const std::vector<std::string>& protocols,
+                                  http::verb method = http::verb::post) {
+    auto s = std::make_unique<Spdy>();
+    s->conn = connect();
+    http::request<http::empty_body> req{method, target, 11};
+    req.set(http::field::host, "127.0.0.1");
+    req.set(http::field::authorization, std::string("Bearer ") + kSecret);
+    req.set(http::field::connection, "Upgrade");
+    req.set(http::field::upgrade, "SPDY/3.1");
+    for (const auto& p : protocols) req.insert("X-Stream-Protocol-Version", p);
+    http::write(s->conn->stream, req);
+    beast::flat_buffer buf;
+    http::response_parser<http::string_body> parser;
+    http::read_header(s->conn->stream, buf, parser);
+    s->status = parser.get().result_int();
+    if (s->status != 101) {
+      http::read(s->conn->stream, buf, parser);
+      s->body = parser.get().body();
+      return s;
+    }
+    EXPECT_EQ(std::string(parser.get()[http::field::upgrade]), "SPDY/3.1");
+    s->protocol = std::string(parser.get()["X-Stream-Protocol-Version"]);
+    if (buf.size() > 0) s->reader.feed(beast::buffers_to_string(buf.data()));
+    return s;
   }
 
   static inline std::string skip_reason_, dir_, rootfs_, run_tag_;
@@ -416,22 +510,22 @@ TEST_F(KubeletServerTest, ExecPassesStdinUntilTheClientClosesIt) {
 TEST_F(KubeletServerTest, ExecWithATerminalFollowsResizes) {
   add_pod("default", "p", "c");
   run("p", "c", 0, {"sleep", "600"}, false);
-  // runc passes the outer terminal's size to the container's on start and on SIGWINCH; a
-  // resize that lands in runc's start-up window, between the two, is not seen (a known race,
-  // rare), so the exec is tried up to three times.
+  // The size sent right after the upgrade is what the process sees, however quickly it looks.
   ChannelOutput got;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    got = ChannelOutput();
-    auto c = connect();
-    auto ws = open_ws(*c,
-                      "/exec/default/p/c?command=sh&command=-c&command=read+x%3B+stty+size%3B+tty"
-                      "&stdin=true&stdout=true&tty=true");
-    send(*ws, 4, R"({"Width":123,"Height":45})");
-    send(*ws, 0, "go\r");
-    read_until(*ws, got, nullptr);
-    if (got.out.find("45 123") != std::string::npos) break;
-  }
+  auto c = connect();
+  auto ws = open_ws(*c,
+                    "/exec/default/p/c?command=sh&command=-c&command=read+x%3B+stty+size%3B+"
+                    "read+y%3B+stty+size%3B+tty&stdin=true&stdout=true&tty=true");
+  send(*ws, 4, R"({"Width":123,"Height":45})");
+  send(*ws, 0, "go\r");
+  read_until(*ws, got,
+             [](const ChannelOutput& o) { return o.out.find("45 123") != std::string::npos; });
+  // A later resize reaches the running process too.
+  send(*ws, 4, R"({"Width":200,"Height":50})");
+  send(*ws, 0, "on\r");
+  read_until(*ws, got, nullptr);
   EXPECT_NE(got.out.find("45 123"), std::string::npos) << got.out;
+  EXPECT_NE(got.out.find("50 200"), std::string::npos) << got.out;
   EXPECT_NE(got.out.find("/dev/pts/"), std::string::npos) << got.out;
   EXPECT_EQ(json::parse(got.status, nullptr, false).value("status", ""), "Success") << got.status;
 }
@@ -494,6 +588,299 @@ TEST_F(KubeletServerTest, StatsSummaryComesFromTheHook) {
   auto r = get("/stats/summary");
   EXPECT_EQ(r.status, 200u);
   EXPECT_EQ(r.body, R"({"node":{}})");
+}
+
+// ---- plain SPDY/3.1 (client-go's SPDY executor, kubectl with the WebSocket transports off) ----
+
+const std::vector<std::string> kKubectlProtocols = {"v5.channel.k8s.io", "v4.channel.k8s.io",
+                                                    "v3.channel.k8s.io", "v2.channel.k8s.io",
+                                                    "channel.k8s.io"};
+
+TEST_F(KubeletServerTest, ExecOverSpdyReportsTheExitCodeOnTheErrorStream) {
+  add_pod("default", "p", "c");
+  run("p", "c", 0, {"sleep", "600"}, false);
+  auto s = open_spdy(
+      "/exec/default/p/c?command=sh&command=-c&command=echo+out%3B+echo+err+%3E%262%3B+exit+3"
+      "&stdout=true&stderr=true",
+      kKubectlProtocols);
+  ASSERT_EQ(s->status, 101u) << s->body;
+  EXPECT_EQ(s->protocol, "v4.channel.k8s.io");
+  uint32_t error = s->open(1, {{"streamtype", "error"}});
+  uint32_t out = s->open(3, {{"streamtype", "stdout"}});
+  uint32_t err = s->open(5, {{"streamtype", "stderr"}});
+  s->read_until([&] { return s->fin.count(error) > 0; });
+  for (uint32_t id : {error, out, err}) EXPECT_TRUE(s->replied.count(id)) << id;
+  EXPECT_EQ(s->data[out], "out\n");
+  EXPECT_EQ(s->data[err], "err\n");
+  EXPECT_TRUE(s->fin.count(out) && s->fin.count(err));
+  json st = json::parse(s->data[error], nullptr, false);
+  EXPECT_EQ(st.value("status", ""), "Failure") << s->data[error];
+  EXPECT_EQ(st.value("reason", ""), "NonZeroExitCode");
+  ASSERT_TRUE(st["details"]["causes"].is_array());
+  EXPECT_EQ(st["details"]["causes"][0].value("reason", ""), "ExitCode");
+  EXPECT_EQ(st["details"]["causes"][0].value("message", ""), "3");
+}
+
+TEST_F(KubeletServerTest, ExecOverSpdyPassesStdinUntilItsStreamEnds) {
+  add_pod("default", "p", "c");
+  run("p", "c", 0, {"sleep", "600"}, false);
+  auto s = open_spdy("/exec/default/p/c?command=wc&command=-c&stdin=true&stdout=true&stderr=true",
+                     kKubectlProtocols);
+  ASSERT_EQ(s->status, 101u) << s->body;
+  uint32_t error = s->open(1, {{"streamtype", "error"}});
+  uint32_t in = s->open(3, {{"streamtype", "stdin"}});
+  uint32_t out = s->open(5, {{"streamtype", "stdout"}});
+  s->open(7, {{"streamtype", "stderr"}});
+  // More than a SPDY window and a pipe hold: the server gives the window back as it goes.
+  const size_t kSize = 512 * 1024;
+  std::string chunk(16 * 1024, 'x');
+  for (size_t sent = 0; sent < kSize; sent += chunk.size()) s->write(s->writer.data(in, chunk));
+  s->write(s->writer.data(in, "", portforward::spdy::kFlagFin));
+  s->read_until([&] { return s->fin.count(error) > 0; });
+  EXPECT_NE(s->data[out].find(std::to_string(kSize)), std::string::npos) << s->data[out];
+  json st = json::parse(s->data[error], nullptr, false);
+  EXPECT_EQ(st.value("status", ""), "Success") << s->data[error];
+}
+
+TEST_F(KubeletServerTest, ExecOverSpdyWithATerminalTakesSizesFromTheResizeStream) {
+  add_pod("default", "p", "c");
+  run("p", "c", 0, {"sleep", "600"}, false);
+  auto s = open_spdy(
+      "/exec/default/p/c?command=sh&command=-c&command=read+x%3B+stty+size&stdin=true"
+      "&stdout=true&stderr=true&tty=true",
+      kKubectlProtocols);
+  ASSERT_EQ(s->status, 101u) << s->body;
+  uint32_t error = s->open(1, {{"streamtype", "error"}});
+  uint32_t in = s->open(3, {{"streamtype", "stdin"}});
+  uint32_t out = s->open(5, {{"streamtype", "stdout"}});
+  uint32_t resize = s->open(7, {{"streamtype", "resize"}});
+  s->write(s->writer.data(resize, "{\"Width\":100,\"Height\":30}\n"));
+  s->write(s->writer.data(in, "go\r"));
+  s->read_until([&] { return s->fin.count(error) > 0; });
+  EXPECT_NE(s->data[out].find("30 100"), std::string::npos) << s->data[out];
+  json st = json::parse(s->data[error], nullptr, false);
+  EXPECT_EQ(st.value("status", ""), "Success") << s->data[error];
+}
+
+TEST_F(KubeletServerTest, ExecOverSpdyV2WritesOnlyAFailuresMessage) {
+  add_pod("default", "p", "c");
+  run("p", "c", 0, {"sleep", "600"}, false);
+  auto s = open_spdy("/exec/default/p/c?command=sh&command=-c&command=exit+3&stdout=true",
+                     {"v2.channel.k8s.io"});
+  ASSERT_EQ(s->status, 101u) << s->body;
+  EXPECT_EQ(s->protocol, "v2.channel.k8s.io");
+  uint32_t error = s->open(1, {{"streamtype", "error"}});
+  s->open(3, {{"streamtype", "stdout"}});
+  s->read_until([&] { return s->fin.count(error) > 0; });
+  EXPECT_NE(s->data[error].find("exit code 3"), std::string::npos) << s->data[error];
+  EXPECT_EQ(s->data[error].find('{'), std::string::npos) << s->data[error];
+
+  auto ok = open_spdy("/exec/default/p/c?command=true&stdout=true", {"v2.channel.k8s.io"});
+  ASSERT_EQ(ok->status, 101u) << ok->body;
+  uint32_t ok_error = ok->open(1, {{"streamtype", "error"}});
+  ok->open(3, {{"streamtype", "stdout"}});
+  ok->read_until([&] { return ok->fin.count(ok_error) > 0; });
+  EXPECT_EQ(ok->data[ok_error], "");
+}
+
+TEST_F(KubeletServerTest, SpdyUpgradeNeedsAProtocolBothSidesSpeak) {
+  add_pod("default", "p", "c");
+  run("p", "c", 0, {"sleep", "600"}, false);
+  auto s = open_spdy("/exec/default/p/c?command=true&stdout=true", {"channel.k8s.io"});
+  EXPECT_EQ(s->status, 403u);
+  EXPECT_NE(s->body.find("unable to negotiate protocol"), std::string::npos) << s->body;
+  auto none = open_spdy("/exec/default/p/c?command=true&stdout=true", {});
+  EXPECT_EQ(none->status, 403u);
+  auto pf = open_spdy("/portForward/default/p", {"v4.channel.k8s.io"});
+  EXPECT_EQ(pf->status, 403u);
+}
+
+// A server on 127.0.0.1 for one connection, served by `serve` on its own thread.
+class OnePodConnection {
+ public:
+  explicit OnePodConnection(std::function<void(int)> serve, int receive_buffer = 0) {
+    listen_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (receive_buffer > 0) {
+      ::setsockopt(listen_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    }
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sin;
+    if (::bind(listen_, reinterpret_cast<sockaddr*>(&sin), len) != 0 || ::listen(listen_, 4) != 0 ||
+        ::getsockname(listen_, reinterpret_cast<sockaddr*>(&sin), &len) != 0) {
+      ADD_FAILURE() << "cannot listen";
+      return;
+    }
+    port_ = ntohs(sin.sin_port);
+    thread_ = std::thread([this, serve] {
+      int c = ::accept4(listen_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) return;
+      timeval tv{60, 0};
+      ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      ::setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+      serve(c);
+      ::close(c);
+    });
+  }
+  ~OnePodConnection() {
+    ::shutdown(listen_, SHUT_RDWR);
+    join();
+    ::close(listen_);
+  }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  std::string port() const { return std::to_string(port_); }
+
+ private:
+  int listen_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+std::string payload(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 7) ^ (i >> 11));
+  return s;
+}
+
+bool eventually(const std::function<bool()>& cond) {
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+TEST_F(KubeletServerTest, PortForwardOverSpdyRelaysBothWays) {
+  OnePodConnection pod([](int fd) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
+      std::string reply = "echo:" + std::string(buf, static_cast<size_t>(n));
+      if (::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL) < 0) return;
+    }
+  });
+  auto s = open_spdy("/portForward/default/p", {"portforward.k8s.io"});
+  ASSERT_EQ(s->status, 101u) << s->body;
+  EXPECT_EQ(s->protocol, "portforward.k8s.io");
+  uint32_t error = s->open(1, {{"streamtype", "error"}, {"port", pod.port()}, {"requestid", "0"}});
+  uint32_t data = s->open(3, {{"streamtype", "data"}, {"port", pod.port()}, {"requestid", "0"}});
+  s->write(s->writer.data(data, "hello"));
+  s->read_until([&] { return s->data[data].find("echo:hello") != std::string::npos; });
+  EXPECT_EQ(s->data[data], "echo:hello");
+  s->write(s->writer.data(data, "", portforward::spdy::kFlagFin));
+  s->read_until([&] { return s->fin.count(data) > 0 && s->fin.count(error) > 0; });
+  EXPECT_EQ(s->data[error], "");
+  // Nothing listens on port 1: the error stream says so.
+  uint32_t error2 = s->open(5, {{"streamtype", "error"}, {"port", "1"}, {"requestid", "1"}});
+  s->open(7, {{"streamtype", "data"}, {"port", "1"}, {"requestid", "1"}});
+  s->read_until([&] { return s->fin.count(error2) > 0; });
+  EXPECT_NE(s->data[error2].find("Connection refused"), std::string::npos) << s->data[error2];
+}
+
+// kubectl does no SPDY flow control: a client that reads slowly must stop the agent from
+// reading the pod, not make it buffer the pod's output.
+TEST_F(KubeletServerTest, PortForwardToASlowClientBuffersAtMostTheLimit) {
+  const size_t kSize = 16 << 20;
+  const std::string sent = payload(kSize);
+  OnePodConnection pod([&](int fd) {
+    std::string_view rest = sent;
+    while (!rest.empty()) {
+      ssize_t n = ::send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
+      if (n <= 0) return;
+      rest.remove_prefix(static_cast<size_t>(n));
+    }
+    ::shutdown(fd, SHUT_WR);
+    char b;
+    (void)::recv(fd, &b, 1, 0);
+  });
+  auto c = connect(64 * 1024);
+  auto ws = open_ws(*c, "/portForward/default/p", "SPDY/3.1+portforward.k8s.io");
+  portforward::spdy::FrameWriter w;
+  ws->write(asio::buffer(
+      w.syn_stream(1, {{"streamtype", "error"}, {"port", pod.port()}, {"requestid", "0"}})));
+  ws->write(asio::buffer(
+      w.syn_stream(3, {{"streamtype", "data"}, {"port", pod.port()}, {"requestid", "0"}})));
+  // The client reads nothing until the agent holds a backlog for it.
+  ASSERT_TRUE(eventually(
+      [&] { return server_->port_forward_buffers().peak_to_client >= kBufferLimit / 2; }));
+  portforward::spdy::FrameReader r;
+  std::string got;
+  bool fin = false;
+  while (!fin) {
+    beast::flat_buffer buf;
+    beast::error_code ec;
+    ws->read(buf, ec);
+    ASSERT_FALSE(ec) << ec.message() << " after " << got.size() << " bytes";
+    r.feed(beast::buffers_to_string(buf.data()));
+    for (;;) {
+      auto f = r.next();
+      ASSERT_TRUE(f.ok()) << f.status().to_string();
+      if (!f->has_value()) break;
+      if ((*f)->type == portforward::spdy::FrameType::kData && (*f)->stream_id == 3) {
+        got += (*f)->data;
+        if ((*f)->flags & portforward::spdy::kFlagFin) fin = true;
+      }
+    }
+  }
+  EXPECT_EQ(got.size(), kSize);
+  EXPECT_TRUE(got == sent);
+  // At most one read of the pod's socket (32 KiB and a frame header) past the bound.
+  auto b = server_->port_forward_buffers();
+  EXPECT_GE(b.peak_to_client, kBufferLimit / 2);
+  EXPECT_LE(b.peak_to_client, kBufferLimit + 64 * 1024);
+}
+
+// Likewise a pod that reads slowly must stop the agent from reading the client.
+TEST_F(KubeletServerTest, PortForwardToASlowPodBuffersAtMostTheLimit) {
+  const size_t kSize = 16 << 20;
+  const std::string sent = payload(kSize);
+  std::atomic<bool> go{false};
+  std::string received;
+  OnePodConnection pod(
+      [&](int fd) {
+        if (!eventually([&] { return go.load(); })) return;
+        char buf[65536];
+        ssize_t n;
+        while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) received.append(buf, n);
+      },
+      64 * 1024);
+  auto c = connect();
+  auto ws = open_ws(*c, "/portForward/default/p", "SPDY/3.1+portforward.k8s.io");
+  portforward::spdy::FrameWriter w;
+  ws->write(asio::buffer(
+      w.syn_stream(1, {{"streamtype", "error"}, {"port", pod.port()}, {"requestid", "0"}})));
+  ws->write(asio::buffer(
+      w.syn_stream(3, {{"streamtype", "data"}, {"port", pod.port()}, {"requestid", "0"}})));
+  std::atomic<bool> written{false};
+  std::thread writer([&] {
+    const size_t kChunk = 32 * 1024;
+    beast::error_code ec;
+    for (size_t off = 0; off < kSize && !ec; off += kChunk) {
+      ws->write(asio::buffer(w.data(3, std::string_view(sent).substr(off, kChunk))), ec);
+    }
+    if (!ec) ws->write(asio::buffer(w.data(3, "", portforward::spdy::kFlagFin)), ec);
+    written = true;
+  });
+  bool backlog =
+      eventually([&] { return server_->port_forward_buffers().peak_to_pods >= kBufferLimit / 2; });
+  // The pod stays slow a while longer: an agent without a bound would take in all the client
+  // sends meanwhile (the writer then finishes), one with a bound stops reading the client.
+  auto slow_until = std::chrono::steady_clock::now() + 3s;
+  while (!written && std::chrono::steady_clock::now() < slow_until)
+    std::this_thread::sleep_for(10ms);
+  go = true;
+  writer.join();
+  pod.join();  // the agent ends the pod connection's write side after the client's FIN
+  ASSERT_TRUE(backlog);
+  EXPECT_EQ(received.size(), kSize);
+  EXPECT_TRUE(received == sent);
+  // At most one client message (a 32 KiB frame) past the bound.
+  auto b = server_->port_forward_buffers();
+  EXPECT_LE(b.peak_to_pods, kBufferLimit + 64 * 1024);
 }
 
 }  // namespace
