@@ -7,7 +7,9 @@
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -135,17 +137,81 @@ std::string runc_version(const std::string& runc_path) {
   return "runc://" + version;
 }
 
+Result<EvictionThresholds> parse_eviction_hard(const std::string& list) {
+  EvictionThresholds t;
+  bool available_set = false, inodes_set = false;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t end = list.find(',', start);
+    if (end == std::string::npos) end = list.size();
+    std::string item = list.substr(start, end - start);
+    start = end + 1;
+    if (item.empty()) continue;
+    size_t lt = item.find('<');
+    std::string signal = item.substr(0, lt);
+    std::string value = lt == std::string::npos ? "" : item.substr(lt + 1);
+    int percent = -1;
+    if (value.size() >= 2 && value.back() == '%') {
+      char* rest = nullptr;
+      long v = std::strtol(value.c_str(), &rest, 10);
+      if (rest == value.c_str() + value.size() - 1 && v >= 0 && v <= 100) {
+        percent = static_cast<int>(v);
+      }
+    }
+    if (percent < 0) {
+      return Status::BadRequest("eviction threshold \"" + item +
+                                "\": want <signal><N%, e.g. nodefs.available<10%");
+    }
+    // A threshold given for either of nodefs and imagefs applies; the stricter one wins.
+    auto apply = [percent](int& field, bool& set) {
+      field = set ? std::max(field, percent) : percent;
+      set = true;
+    };
+    if (signal == "nodefs.available" || signal == "imagefs.available") {
+      apply(t.nodefs_available_percent, available_set);
+    } else if (signal == "nodefs.inodesFree" || signal == "imagefs.inodesFree") {
+      apply(t.nodefs_inodes_free_percent, inodes_set);
+    } else {
+      return Status::BadRequest("eviction signal \"" + signal +
+                                "\" is not supported (nodefs.available, nodefs.inodesFree, "
+                                "imagefs.available, imagefs.inodesFree are)");
+    }
+  }
+  return t;
+}
+
+bool disk_pressure(const images::FilesystemStats& nodefs, const EvictionThresholds& t) {
+  if (nodefs.capacity_bytes > 0 &&
+      nodefs.available_bytes * 100 < nodefs.capacity_bytes * t.nodefs_available_percent) {
+    return true;
+  }
+  return nodefs.inodes > 0 &&
+         nodefs.inodes_free * 100 < nodefs.inodes * t.nodefs_inodes_free_percent;
+}
+
+bool node_disk_pressure(const std::string& path, const EvictionThresholds& t) {
+  auto stats = images::filesystem_stats(path);
+  return stats.ok() && disk_pressure(*stats, t);
+}
+
 json node_conditions(const json* current, TimePoint now) {
+  return node_conditions(current, now, NodePressure{});
+}
+
+json node_conditions(const json* current, TimePoint now, const NodePressure& pressure) {
   struct Cond {
     const char* type;
     const char* status;
     const char* reason;
     const char* message;
   };
-  static const Cond kConds[] = {
+  const Cond kConds[] = {
       {"MemoryPressure", "False", "KubeletHasSufficientMemory",
        "kubelet has sufficient memory available"},
-      {"DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"},
+      pressure.disk
+          ? Cond{"DiskPressure", "True", "KubeletHasDiskPressure", "kubelet has disk pressure"}
+          : Cond{"DiskPressure", "False", "KubeletHasNoDiskPressure",
+                 "kubelet has no disk pressure"},
       {"PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"},
       {"Ready", "True", "KubeletReady", "kubelet is posting ready status"},
   };
@@ -178,6 +244,11 @@ json node_conditions(const json* current, TimePoint now) {
 }
 
 json node_status(const NodeFacts& f, const json* current, TimePoint now) {
+  return node_status(f, current, now, NodePressure{});
+}
+
+json node_status(const NodeFacts& f, const json* current, TimePoint now,
+                 const NodePressure& pressure) {
   std::string memory = std::to_string(f.host.memory_bytes / 1024) + "Ki";
   json capacity = {{"cpu", std::to_string(f.host.cpus)},
                    {"memory", memory},
@@ -185,7 +256,7 @@ json node_status(const NodeFacts& f, const json* current, TimePoint now) {
                    {"ephemeral-storage", std::to_string(f.ephemeral_storage_bytes / 1024) + "Ki"}};
   return {{"capacity", capacity},
           {"allocatable", capacity},
-          {"conditions", node_conditions(current, now)},
+          {"conditions", node_conditions(current, now, pressure)},
           {"addresses",
            {{{"type", "InternalIP"}, {"address", f.internal_ip}},
             {{"type", "Hostname"}, {"address", f.name}}}},

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "agent/agent.h"
+#include "agent/images/image_gc.h"
 #include "common/time.h"
 
 namespace skiff::agent {
@@ -31,10 +32,40 @@ std::string runc_version(const std::string& runc_path);
 // Size of the filesystem holding `path`, in bytes; 0 if unknown.
 int64_t filesystem_bytes(const std::string& path);
 
-// Ready/MemoryPressure/DiskPressure/PIDPressure with the kubelet's reasons and messages;
-// lastTransitionTime kept from `current` (a Node) where the status is unchanged.
+// What the node's pressure conditions report now.
+struct NodePressure {
+  bool disk = false;  // DiskPressure
+};
+
+// The kubelet's default hard eviction thresholds for the node filesystem (the one holding its
+// data dir): nodefs.available<10% and nodefs.inodesFree<5%.
+inline constexpr int kNodefsAvailableMinPercent = 10;
+inline constexpr int kNodefsInodesFreeMinPercent = 5;
+struct EvictionThresholds {
+  int nodefs_available_percent = kNodefsAvailableMinPercent;  // 0: off
+  int nodefs_inodes_free_percent = kNodefsInodesFreeMinPercent;  // 0: off
+};
+// Parses the kubelet's --eviction-hard list for the node filesystem, e.g.
+// "nodefs.available<5%,nodefs.inodesFree<2%" (imagefs.* count for the same filesystem, the
+// image store living on it). Signals not given keep their default; other signals and values
+// that are not a percentage give BadRequest.
+Result<EvictionThresholds> parse_eviction_hard(const std::string& list);
+// True when `nodefs` is below either threshold (the inode one only where the filesystem has a
+// fixed inode count).
+bool disk_pressure(const images::FilesystemStats& nodefs, const EvictionThresholds& t = {});
+// disk_pressure of the filesystem holding `path`; false when it cannot be read.
+bool node_disk_pressure(const std::string& path, const EvictionThresholds& t = {});
+
+// Ready/MemoryPressure/DiskPressure/PIDPressure with the kubelet's reasons and messages
+// (DiskPressure True, KubeletHasDiskPressure, "kubelet has disk pressure" under pressure, else
+// False, KubeletHasNoDiskPressure); lastTransitionTime kept from `current` (a Node) where the
+// status is unchanged. Without `pressure`, none is reported.
 nlohmann::json node_conditions(const nlohmann::json* current, TimePoint now);
+nlohmann::json node_conditions(const nlohmann::json* current, TimePoint now,
+                               const NodePressure& pressure);
 nlohmann::json node_status(const NodeFacts& facts, const nlohmann::json* current, TimePoint now);
+nlohmann::json node_status(const NodeFacts& facts, const nlohmann::json* current, TimePoint now,
+                           const NodePressure& pressure);
 nlohmann::json node_labels(const NodeFacts& facts);
 nlohmann::json node_object(const NodeFacts& facts, TimePoint now);
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/images/pull_progress.h"
 #include "agent/images/store.h"
 
 namespace skiff::agent::images {
@@ -26,20 +27,6 @@ void usage() {
       "  gc                             delete unreferenced blobs and layers\n\n"
       "flags:\n"
       "  --data-dir DIR                 skiff's data directory (default /var/lib/skiff)\n");
-}
-
-// "2.23MB", "772kB": decimal units with three significant digits, as crictl prints sizes.
-std::string human_size(int64_t bytes) {
-  static const char* kUnits[] = {"B", "kB", "MB", "GB", "TB", "PB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1000 && u < 5) {
-    v /= 1000;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g%s", v, kUnits[u]);
-  return buf;
 }
 
 void print_table(const std::vector<std::vector<std::string>>& rows) {
@@ -192,6 +179,8 @@ int run_image_command(int argc, char** argv) {
     }
     if (a.plain_http) o.plain_http = true;
     o.insecure_skip_tls_verify = a.insecure;
+    PullProgressPrinter progress(stderr, ::isatty(STDERR_FILENO) == 1);
+    o.progress = progress.callback();
     auto img = store.pull(a.positional[0], o);
     if (!img.ok()) return fail(img.status());
     std::printf("Image is up to date for %s\n", img->id.c_str());

@@ -185,10 +185,11 @@ Status ImageStore::Impl::put_blob_bytes(const std::string& digest, const std::st
 }
 
 Status ImageStore::Impl::ensure_blob(ContentSource& src, const Descriptor& d,
-                                     const BlobProgressFn& progress) {
+                                     const BlobProgressFn& progress, bool* existed) {
   std::string path = blob_path(d.digest);
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && (d.size < 0 || st.st_size == d.size)) {
+    if (existed) *existed = true;
     if (progress) progress(d.digest, st.st_size, st.st_size);
     return Status::Ok();
   }
@@ -235,10 +236,11 @@ Status ImageStore::Impl::ensure_layer(const std::string& digest, const std::stri
 
 Result<std::string> ImageStore::Impl::ingest(ContentSource& src, const std::string& top,
                                              const ImageNames& names, const ProgressFn& progress) {
+  bool existed = false;  // of the layer blob being ensured
   BlobProgressFn blob_progress;
   if (progress) {
-    blob_progress = [&progress](const std::string& digest, int64_t done, int64_t total) {
-      progress(LayerProgress{digest, done, total});
+    blob_progress = [&progress, &existed](const std::string& digest, int64_t done, int64_t total) {
+      progress(LayerProgress{digest, done, total, existed});
     };
   }
   auto top_manifest = src.manifest(top);
@@ -288,7 +290,8 @@ Result<std::string> ImageStore::Impl::ingest(ContentSource& src, const std::stri
   json layers = json::array();
   for (size_t i = 0; i < manifest->layers.size(); ++i) {
     const Descriptor& l = manifest->layers[i];
-    s = ensure_blob(src, l, blob_progress);
+    existed = false;
+    s = ensure_blob(src, l, blob_progress, &existed);
     if (!s.ok()) return s;
     s = ensure_layer(l.digest, config->diff_ids[i]);
     if (!s.ok()) return s;

@@ -46,16 +46,21 @@ struct Image {
   std::string created;
 };
 
-// Progress of one pull or import, per layer blob: bytes done of total (-1 if unknown).
+// Progress of one pull or import, per layer blob: bytes done of total (-1 if unknown). A blob
+// is complete when done == total; one already in the store is reported once, complete, with
+// existing set.
 struct LayerProgress {
   std::string digest;
   int64_t done = 0;
   int64_t total = -1;
+  bool existing = false;
 };
 using ProgressFn = std::function<void(const LayerProgress&)>;
 
 struct PullOptions {
   std::optional<RegistryCredentials> credentials;
+  // Called on the pulling thread: for each layer blob, as it downloads (every few hundred KiB)
+  // and once complete (or once, `existing`, when the store has it already). Unset: no reports.
   ProgressFn progress;
   // Transport overrides; defaults as RegistryClient (HTTPS, plain HTTP for loopback).
   std::optional<bool> plain_http;

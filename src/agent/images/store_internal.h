@@ -48,8 +48,10 @@ struct ImageStore::Impl {
   // REQUIRES: the caller holds the gc lock shared.
   Result<std::string> ingest(ContentSource& src, const std::string& top, const ImageNames& names,
                              const ProgressFn& progress);
-  // Stores a blob from `src` unless present.
-  Status ensure_blob(ContentSource& src, const Descriptor& d, const BlobProgressFn& progress);
+  // Stores a blob from `src` unless present (then *existed, when given, is set to true before
+  // `progress` hears of the whole blob).
+  Status ensure_blob(ContentSource& src, const Descriptor& d, const BlobProgressFn& progress,
+                     bool* existed = nullptr);
   Status put_blob_bytes(const std::string& digest, const std::string& bytes);
   // Unpacks the layer blob `digest` into its directory unless present, checking its diff_id.
   Status ensure_layer(const std::string& digest, const std::string& diff_id);

@@ -1,6 +1,8 @@
 // Container log rotation with real containers (runc under conmon, a busybox rootfs): a noisy
 // container's log is rotated once it passes the maximum size, at most max_files files are
-// kept, and conmon keeps writing to the new file.
+// kept, and conmon keeps writing to the new file. Image garbage collection on a real image
+// store, with the filesystem's size set by the test around the store's real disk usage: unused
+// images go, images in use stay, and failures become the kubelet's Node events.
 #include "agent/housekeeping.h"
 
 #include <gtest/gtest.h>
@@ -11,8 +13,10 @@
 #include <fstream>
 #include <random>
 
+#include "agent/images/store.h"
 #include "agent/runtime/runtime.h"
 #include "testing/test_server.h"
+#include "unit/agent/images/test_image.h"
 
 namespace skiff::agent {
 namespace {
@@ -156,6 +160,202 @@ TEST_F(HousekeepingTest, TheBackgroundPassRotatesOnItsOwn) {
   EXPECT_TRUE(testing::eventually([&] { return fs::exists(noisy + ".1"); }));
   hk.stop();
   hk.stop();
+}
+
+struct NodeEvent {
+  std::string type, reason, message;
+};
+
+class HousekeepingImageGcTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* bin : {"/usr/sbin/runc", "/usr/bin/conmon"}) {
+      if (::access(bin, X_OK) != 0) GTEST_SKIP() << bin << " is missing (scripts/install-deps.sh)";
+    }
+    char tmpl[] = "/tmp/skiff-housekeeping-gc-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    runtime::RuntimeOptions ro;
+    ro.root_dir = dir_ + "/state";
+    auto rt = runtime::ContainerRuntime::open(ro);
+    ASSERT_TRUE(rt.ok()) << rt.status().to_string();
+    runtime_ = std::move(*rt);
+    auto st = images::ImageStore::open(dir_ + "/data");
+    ASSERT_TRUE(st.ok()) << st.status().to_string();
+    store_ = std::move(*st);
+  }
+  void TearDown() override {
+    runtime_.reset();
+    store_.reset();
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+
+  // Imports an image with one layer of `bytes` bytes, tagged example.com/<name>:1.
+  std::string add_image(const std::string& name, size_t bytes) {
+    images::testing::TarEntry e;
+    e.name = "data-" + name;
+    e.content = std::string(bytes, name[0]);
+    auto img = images::testing::make_image({images::testing::make_tar({e})}, {false}, dir_);
+    const std::string oci = dir_ + "/oci-" + name;
+    img.write_oci_layout(oci, "1");
+    images::ImportOptions o;
+    o.name = "example.com/" + name;
+    auto r = store_->import(oci, o);
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    fs::remove_all(oci);
+    return img.config.digest();
+  }
+
+  std::set<std::string> image_ids() {
+    std::set<std::string> out;
+    auto list = store_->list();
+    if (list.ok()) {
+      for (const auto& i : *list) out.insert(i.id);
+    }
+    return out;
+  }
+
+  // Options for image GC on a filesystem of 10 MiB, `used` percent used by the images and
+  // something else together (used_ later changes it).
+  HousekeepingOptions options(int used) {
+    used_ = used;
+    HousekeepingOptions o;
+    o.image_store = store_.get();
+    o.images_in_use = [this]() -> Result<std::set<std::string>> {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!in_use_error_.empty()) return Status::Unavailable(in_use_error_);
+      return in_use_;
+    };
+    o.filesystem_stats = [this](const std::string&) -> Result<images::FilesystemStats> {
+      std::lock_guard<std::mutex> l(mu_);
+      images::FilesystemStats s;
+      s.capacity_bytes = 10 * 1024 * 1024;
+      s.available_bytes = s.capacity_bytes * (100 - used_) / 100;
+      // What the store frees is freed on this filesystem too.
+      s.available_bytes += baseline_ - store_->disk_usage();
+      return s;
+    };
+    o.record_node_event = [this](const std::string& type, const std::string& reason,
+                                 const std::string& message) {
+      std::lock_guard<std::mutex> l(mu_);
+      events_.push_back({type, reason, message});
+    };
+    baseline_ = store_->disk_usage();
+    return o;
+  }
+
+  std::vector<NodeEvent> events() {
+    std::lock_guard<std::mutex> l(mu_);
+    return events_;
+  }
+
+  std::string dir_;
+  std::unique_ptr<runtime::ContainerRuntime> runtime_;
+  std::unique_ptr<images::ImageStore> store_;
+  std::mutex mu_;
+  std::set<std::string> in_use_;   // guarded by mu_
+  std::string in_use_error_;       // guarded by mu_
+  int used_ = 0;                   // guarded by mu_
+  std::vector<NodeEvent> events_;  // guarded by mu_
+  int64_t baseline_ = 0;
+};
+
+TEST_F(HousekeepingImageGcTest, UnusedImagesOlderThanTheMinimumAgeGoUnderDiskPressure) {
+  const std::string used = add_image("used", 256 * 1024);
+  const std::string old_unused = add_image("old", 256 * 1024);
+  TimePoint clock = TimePoint(std::chrono::seconds(1700000000));
+  auto o = options(90);
+  o.clock = [&clock] { return clock; };
+  in_use_ = {"example.com/used:1"};
+  Housekeeping hk(*runtime_, o);
+  auto first = hk.collect_images();  // everything is first detected now: too young
+  ASSERT_TRUE(first.ok()) << first.status().to_string();
+  EXPECT_TRUE(first->triggered);
+  EXPECT_TRUE(first->removed_images.empty());
+  EXPECT_FALSE(first->free_space_failure.empty());
+
+  clock += 3min;
+  const std::string fresh = add_image("fresh", 256 * 1024);
+  auto second = hk.collect_images();
+  ASSERT_TRUE(second.ok()) << second.status().to_string();
+  EXPECT_EQ(second->removed_images, std::vector<std::string>{old_unused});
+  EXPECT_EQ(image_ids(), (std::set<std::string>{used, fresh}));
+  EXPECT_EQ(second->removed_layers, 1);
+}
+
+TEST_F(HousekeepingImageGcTest, FailuresBecomeTheKubeletsNodeEvents) {
+  const std::string a = add_image("a", 400 * 1024);
+  auto o = options(95);
+  o.image_gc_policy.min_age = 0s;
+  in_use_ = {a};
+  Housekeeping hk(*runtime_, o);
+
+  // Everything in use: FreeDiskSpaceFailed every time, ImageGCFailed from the second time on.
+  auto r = hk.collect_images();
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_EQ(events().size(), 1u);
+  EXPECT_EQ(events()[0].type, "Warning");
+  EXPECT_EQ(events()[0].reason, "FreeDiskSpaceFailed");
+  EXPECT_EQ(events()[0].message, r->free_space_failure);
+  EXPECT_NE(r->free_space_failure.find("Failed to garbage collect required amount of images."),
+            std::string::npos);
+  r = hk.collect_images();
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(events().size(), 3u);
+  EXPECT_EQ(events()[1].reason, "FreeDiskSpaceFailed");
+  EXPECT_EQ(events()[2].reason, "ImageGCFailed");
+  EXPECT_EQ(events()[2].message, r->free_space_failure);
+
+  // A success resets the count; the images in use failing to list is a failure, and removes
+  // nothing.
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    in_use_.clear();
+    used_ = 85;  // removing a (800 KiB on disk) frees the 5% (512 KiB) to the low threshold
+  }
+  r = hk.collect_images();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->removed_images, std::vector<std::string>{a});
+  EXPECT_TRUE(r->free_space_failure.empty()) << r->free_space_failure;
+  EXPECT_EQ(events().size(), 3u);
+  const std::string b = add_image("b", 128 * 1024);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    in_use_error_ = "pods not synced";
+  }
+  EXPECT_FALSE(hk.collect_images().ok());
+  EXPECT_EQ(events().size(), 3u) << "a single failure is only logged";
+  auto failed = hk.collect_images();
+  EXPECT_FALSE(failed.ok());
+  ASSERT_EQ(events().size(), 4u);
+  EXPECT_EQ(events()[3].reason, "ImageGCFailed");
+  EXPECT_EQ(events()[3].message, "listing the images in use: pods not synced");
+  EXPECT_EQ(image_ids(), std::set<std::string>{b});
+}
+
+TEST_F(HousekeepingImageGcTest, ImageGcIsOffWithoutAStoreOrTheImagesInUse) {
+  add_image("a", 1024);
+  auto o = options(99);
+  o.images_in_use = nullptr;
+  Housekeeping hk(*runtime_, o);
+  EXPECT_EQ(hk.collect_images().status().code(), StatusCode::kInvalid);
+  EXPECT_EQ(image_ids().size(), 1u);
+}
+
+TEST_F(HousekeepingImageGcTest, TheBackgroundPassCollectsEveryPeriod) {
+  const std::string used = add_image("used", 128 * 1024);
+  const std::string unused = add_image("unused", 128 * 1024);
+  auto o = options(90);
+  o.interval = 20ms;
+  o.image_gc_period = 50ms;
+  o.image_gc_policy.min_age = 0s;
+  in_use_ = {used};
+  Housekeeping hk(*runtime_, o);
+  hk.start();
+  EXPECT_TRUE(testing::eventually([&] { return image_ids().count(unused) == 0; }));
+  hk.stop();
+  EXPECT_EQ(image_ids(), std::set<std::string>{used});
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <pty.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -14,6 +15,8 @@
 #include <chrono>
 #include <thread>
 
+#include "agent/images/image_command.h"
+#include "agent/images/pull_progress.h"
 #include "agent/images/store.h"
 #include "test_image.h"
 
@@ -340,6 +343,67 @@ TEST_F(RegistryPullTest, ConcurrentPullsOfOneImageShareTheWork) {
   auto lowers = store->lower_dirs(img->id);
   ASSERT_TRUE(lowers.ok());
   EXPECT_EQ(lowers->size(), 2u);
+}
+
+// Runs `skiff image <args>` in this process with its stderr on `fd`; returns the exit code.
+int image_command_with_stderr(int fd, std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  std::fflush(stderr);
+  int saved = ::dup(STDERR_FILENO);
+  ::dup2(fd, STDERR_FILENO);
+  int rc = run_image_command(static_cast<int>(argv.size()), argv.data());
+  std::fflush(stderr);
+  ::dup2(saved, STDERR_FILENO);
+  ::close(saved);
+  return rc;
+}
+
+TEST_F(RegistryPullTest, PullCommandShowsEachLayer) {
+  Registry reg(tmp_.path());
+  ASSERT_TRUE(reg.running()) << reg.log();
+  ASSERT_EQ(reg.push("oci:" + oci_ + ":1", "test/busybox:1"), 0);
+  const std::string ref = reg.host() + "/test/busybox:1";
+  const std::string data = tmp_.path() + "/cli";
+  auto short_digest = [&](size_t layer) { return image_.layers[layer].digest().substr(7, 12); };
+  auto size_of = [&](size_t layer) {
+    return human_size(static_cast<int64_t>(image_.layers[layer].bytes.size()));
+  };
+
+  // Into a file: one line per finished layer, in the image's order.
+  const std::string log = tmp_.path() + "/pull.log";
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(image_command_with_stderr(fd, {"pull", ref, "--data-dir", data}), 0);
+  ::close(fd);
+  EXPECT_EQ(testing::read_all(log), short_digest(0) + ": Pull complete  " + size_of(0) + "\n" +
+                                        short_digest(1) + ": Pull complete  " + size_of(1) + "\n");
+
+  // Again, on a terminal: the layers are there already.
+  int master = -1, slave = -1;
+  ASSERT_EQ(::openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
+  EXPECT_EQ(image_command_with_stderr(slave, {"pull", ref, "--data-dir", data}), 0);
+  ::close(slave);
+  std::string shown;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(master, buf, sizeof buf)) > 0) shown.append(buf, static_cast<size_t>(n));
+  ::close(master);
+  EXPECT_EQ(shown,
+            short_digest(0) + ": Already exists\r\n" + short_digest(1) + ": Already exists\r\n");
+
+  // A fresh store on a terminal: each layer's line is drawn, then redrawn when complete.
+  ASSERT_EQ(::openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
+  EXPECT_EQ(image_command_with_stderr(slave, {"pull", ref, "--data-dir", data + "2"}), 0);
+  ::close(slave);
+  shown.clear();
+  while ((n = ::read(master, buf, sizeof buf)) > 0) shown.append(buf, static_cast<size_t>(n));
+  ::close(master);
+  for (size_t layer : {0, 1}) {
+    EXPECT_NE(shown.find(short_digest(layer) + ": Pull complete  " + size_of(layer)),
+              std::string::npos)
+        << shown;
+  }
 }
 
 }  // namespace
