@@ -18,6 +18,7 @@
 #include "agent/network/pod_network.h"
 #include "agent/network/process.h"
 #include "agent/network/sandbox_namespaces.h"
+#include "agent/pod_cgroups.h"
 #include "agent/runtime/rootfs.h"
 #include "agent/runtime/runtime.h"
 
@@ -310,6 +311,52 @@ void remove_cgroup_parents(Progress& p) {
   }
 }
 
+// The pod cgroups under the agent's top-level cgroup, then that cgroup and its QoS levels.
+// Containers are gone by now; a pod cgroup that still has processes is reported, not killed
+// (its processes are not known to be this agent's).
+void remove_pod_cgroups(const CleanupOptions& o, const std::string& state, Progress& p) {
+  PodCgroupsOptions po;
+  auto recorded = recorded_pod_cgroups(state);
+  if (recorded.ok()) {
+    po = *recorded;
+  } else if (!recorded.status().is_not_found()) {
+    p.failed("pod cgroups", recorded.status());
+  }
+  if (!o.kubepods_cgroup.empty()) po.kubepods = o.kubepods_cgroup;
+  if (!recorded.ok() && o.kubepods_cgroup.empty()) return;
+  po.state_dir = state;
+  // Only when the top-level cgroup exists somewhere: opening would create it.
+  std::vector<std::string> places = {po.cgroup_root + "/" + po.kubepods};
+  for (const auto& h : dir_entries(po.cgroup_root)) {
+    places.push_back(po.cgroup_root + "/" + h + "/" + po.kubepods);
+  }
+  std::error_code ec;
+  if (std::none_of(places.begin(), places.end(),
+                   [&](const std::string& d) { return fs::is_directory(d, ec); })) {
+    fs::remove(state + "/" + kPodCgroupsRecordFile, ec);
+    return;
+  }
+  auto pc = PodCgroups::open(po);
+  if (!pc.ok()) {
+    p.failed("pod cgroups /" + po.kubepods, pc.status());
+    return;
+  }
+  for (const auto& e : (*pc)->list()) {
+    Status s = (*pc)->remove(e.uid, false);
+    if (s.ok()) {
+      p.removed("pod cgroup " + e.path);
+    } else {
+      p.failed("pod cgroup " + e.path, s);
+    }
+  }
+  Status s = (*pc)->remove_root();
+  if (s.ok()) {
+    p.removed("cgroup " + (*pc)->root_path());
+  } else {
+    p.failed("cgroup " + (*pc)->root_path(), s);
+  }
+}
+
 }  // namespace
 
 Status cleanup_node(const CleanupOptions& options, CleanupReport* report) {
@@ -333,6 +380,7 @@ Status cleanup_node(const CleanupOptions& options, CleanupReport* report) {
   remove_nft_tables(o, p);
   unmount_all(o.data_dir, p);
   if (removed_containers) remove_cgroup_parents(p);
+  remove_pod_cgroups(o, state, p);
 
   if (o.all) {
     for (const auto& e : dir_entries(o.data_dir)) remove_path(o.data_dir + "/" + e, p);

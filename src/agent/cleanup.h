@@ -1,8 +1,9 @@
 // Removing what a node agent leaves on the host (`skiff cleanup`), for a server or agent that
 // is stopped (or was killed): the containers and their conmon monitors, every mount under the
 // data dir (overlay rootfs, tmpfs volumes, namespace bind mounts), the pods' network
-// namespaces and CNI state and iptables rules, the pod bridge, and the nftables tables of the
-// service proxy and the cluster DNS redirect for that bridge. Images and the API store stay
+// namespaces and CNI state and iptables rules, the pod bridge, the nftables tables of the
+// service proxy and the cluster DNS redirect for that bridge, and the pod cgroups with the
+// top-level "kubepods" cgroup the agent made (see pod_cgroups.h). Images and the API store stay
 // unless CleanupOptions::all.
 //
 // Idempotent: a second run finds nothing and removes nothing. It keeps going after a failure
@@ -28,10 +29,14 @@ struct CleanupOptions {
   std::string runc_path = "/usr/sbin/runc";
   std::string cni_bin_dir = "/usr/lib/cni";
   std::string nft_binary = "nft";
+  // The agent's top-level pod cgroup (its PodCgroupsOptions::kubepods); empty: the one it
+  // recorded in its state dir, if any. Only pod cgroups without processes are removed.
+  std::string kubepods_cgroup;
 };
 
 struct CleanupReport {
-  // What was removed, one line each: "container <id>", "mount <path>", "bridge skiff0", ...
+  // What was removed, one line each: "container <id>", "mount <path>", "bridge skiff0",
+  // "pod cgroup /kubepods/burstable/pod<uid>", "cgroup /kubepods", ...
   std::vector<std::string> removed;
   // What could not be removed, with why.
   std::vector<std::string> failed;

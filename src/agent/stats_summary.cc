@@ -166,8 +166,9 @@ struct StatsSummaryProvider::Impl {
   StatsSummaryOptions options;
   const Clock& clock;
 
-  std::mutex mu;                          // serializes summary()
-  std::map<std::string, Sample> samples;  // by container id, "" for the node; guarded by mu
+  std::mutex mu;  // serializes summary()
+  // By container id, "" for the node, "pod/<uid>" for a pod cgroup; guarded by mu.
+  std::map<std::string, Sample> samples;
 };
 
 StatsSummaryProvider::StatsSummaryProvider(runtime::ContainerRuntime& runtime,
@@ -244,6 +245,38 @@ json StatsSummaryProvider::summary(const std::vector<StatsPodRef>& pods) {
       pod_ws += stats->memory_working_set_bytes;
     }
     if (cs.empty()) continue;
+    // Containers in a pod cgroup (<...>/pod<uid>/<id>, see pod_cgroups.h): the pod's figures
+    // are that cgroup's, as the kubelet reports them (it also holds what no container's own
+    // cgroup shows, such as the usage of exited attempts).
+    std::string pod_cgroup;
+    for (const auto& [name, r] : containers) {
+      const std::string& path = r.status.cgroup_path;
+      size_t slash = path.rfind('/');
+      std::string parent = slash == std::string::npos ? "" : path.substr(0, slash);
+      const std::string leaf = "/pod" + uid;
+      bool in_pod = parent.size() > leaf.size() &&
+                    parent.compare(parent.size() - leaf.size(), leaf.size(), leaf) == 0;
+      if (!in_pod || (!pod_cgroup.empty() && parent != pod_cgroup)) {
+        pod_cgroup.clear();
+        break;
+      }
+      pod_cgroup = parent;
+    }
+    if (!pod_cgroup.empty()) {
+      auto stats = runtime::read_cgroup_stats(d.runtime.options().cgroup_root, pod_cgroup);
+      if (stats.ok()) {
+        const std::string key = "pod/" + uid;
+        const bool first = d.samples.count(key) == 0;
+        uint64_t cores = d.nano_cores(key, t, stats->cpu_usage_nanos, pod_start);
+        // A first sample's average since the pod started would count earlier attempts' CPU
+        // time: the running containers' rates are the better figure until there is a window.
+        if (first) cores = d.samples[key].nano_cores = pod_cores;
+        pod_cpu = stats->cpu_usage_nanos;
+        pod_cores = cores;
+        pod_usage = stats->memory_usage_bytes;
+        pod_ws = stats->memory_working_set_bytes;
+      }
+    }
     json p = {{"podRef", {{"name", ref.name}, {"namespace", ref.ns}, {"uid", ref.uid}}},
               {"containers", std::move(cs)},
               {"cpu", cpu_json(time, pod_cores, pod_cpu)},

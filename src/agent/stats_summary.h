@@ -3,7 +3,8 @@
 // metrics.k8s.io group (and so `kubectl top`) serves.
 //
 // The node's figures come from /proc (stat, meminfo, uptime); containers' from their cgroups
-// (cgroup v1 or v2) through the runtime; a pod's are the sums of its containers'. Containers
+// (cgroup v1 or v2) through the runtime; a pod's are its pod cgroup's when its containers run
+// in one (pod_cgroups.h), else the sums of its containers'. Containers
 // are matched to pods by their runtime id ("<pod uid>_<container>_<attempt>"), so only pods
 // run by this node's agent appear.
 //

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "agent/network/sandbox_namespaces.h"
+#include "agent/pod_cgroups.h"
 #include "agent/runtime/runtime.h"
 
 namespace skiff::agent {
@@ -75,7 +76,7 @@ class CleanupTest : public ::testing::Test {
 
   // A running container as the agent leaves it: bundle and runc state under
   // <data>/agent/runtime, rootfs from an image dir under the data dir.
-  std::string start_container() {
+  std::string start_container(const std::string& cgroup_parent = "") {
     std::string image = data_ + "/images/busybox";
     fs::create_directories(image + "/bin");
     for (const char* d : {"/proc", "/sys", "/dev", "/tmp"}) fs::create_directories(image + d);
@@ -94,6 +95,7 @@ class CleanupTest : public ::testing::Test {
     c.args = {"sleep", "600"};
     c.log_path = data_ + "/agent/pods/pod1/sleeper.log";
     c.network = runtime::NamespaceOption::host();
+    c.cgroup_parent = cgroup_parent;
     Status s = (*rt)->create(c);
     EXPECT_TRUE(s.ok()) << s.to_string();
     s = (*rt)->start(c.id);
@@ -155,6 +157,43 @@ TEST_F(CleanupTest, RemovesContainersMountsNamespacesBridgeAndTablesAndIsIdempot
   EXPECT_TRUE(cleanup_node(o, &all).ok());
   EXPECT_TRUE(contains(all.removed, "files " + data_ + "/images"));
   EXPECT_TRUE(fs::is_empty(data_));
+}
+
+TEST_F(CleanupTest, RemovesThePodCgroupsAndTheTopLevelCgroupTheAgentMade) {
+  // The agent's pod cgroups, as it records them in its state dir, with a container running in
+  // one and an orphan pod cgroup beside it.
+  PodCgroupsOptions po;
+  po.kubepods = "kubepods-" + bridge_;
+  po.state_dir = data_ + "/agent";
+  auto pc = PodCgroups::open(po);
+  ASSERT_TRUE(pc.ok()) << pc.status().to_string();
+  PodResources pod{"pod1", runtime::QosClass::kBurstable, {}};
+  auto parent = (*pc)->ensure(pod);
+  ASSERT_TRUE(parent.ok()) << parent.status().to_string();
+  PodResources orphan{"orphan1", runtime::QosClass::kGuaranteed, {}};
+  ASSERT_TRUE((*pc)->ensure(orphan).ok());
+  std::string id = start_container(*parent);
+  ASSERT_FALSE(id.empty());
+  ASSERT_FALSE((*pc)->processes("pod1").empty());
+
+  CleanupOptions o;
+  o.data_dir = data_;
+  o.bridge_name = bridge_;
+  CleanupReport report;
+  Status s = cleanup_node(o, &report);
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  EXPECT_TRUE(contains(report.removed, "container " + id));
+  EXPECT_TRUE(contains(report.removed, "pod cgroup /" + po.kubepods + "/burstable/podpod1"));
+  EXPECT_TRUE(contains(report.removed, "pod cgroup /" + po.kubepods + "/podorphan1"));
+  EXPECT_TRUE(contains(report.removed, "cgroup /" + po.kubepods));
+  for (const auto& h : (*pc)->hierarchies()) {
+    EXPECT_FALSE(fs::exists(h + "/" + po.kubepods)) << h;
+  }
+  EXPECT_FALSE(fs::exists(po.state_dir + "/" + kPodCgroupsRecordFile));
+
+  CleanupReport again;
+  EXPECT_TRUE(cleanup_node(o, &again).ok());
+  EXPECT_TRUE(again.removed.empty()) << again.removed.front();
 }
 
 TEST_F(CleanupTest, AMountInsideIsNeverDeletedThrough) {

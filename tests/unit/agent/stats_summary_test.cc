@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "agent/agent_internal.h"
+#include "agent/pod_cgroups.h"
 #include "agent/runtime/runtime.h"
 
 namespace skiff::agent {
@@ -41,6 +42,11 @@ class StatsSummaryTest : public ::testing::Test {
         for (const auto& c : *all) EXPECT_TRUE(runtime_->remove(c.id).ok());
       }
       runtime_.reset();
+      if (pod_cgroups_) {
+        for (const auto& e : pod_cgroups_->list())
+          EXPECT_TRUE(pod_cgroups_->remove(e.uid, true).ok());
+        EXPECT_TRUE(pod_cgroups_->remove_root().ok());
+      }
       // runc removes the containers' cgroups, not the parents it created for them.
       for (const auto& ctl : fs::directory_iterator("/sys/fs/cgroup")) {
         ::rmdir((ctl.path().string() + "/skiff-stats-test-" + tag_).c_str());
@@ -81,6 +87,7 @@ class StatsSummaryTest : public ::testing::Test {
     fs::copy_file("/bin/busybox", rootfs_ + "/bin/busybox");
     fs::create_symlink("busybox", rootfs_ + "/bin/sh");
     fs::create_symlink("busybox", rootfs_ + "/bin/sleep");
+    fs::create_symlink("busybox", rootfs_ + "/bin/dd");
     return true;
   }
 
@@ -91,7 +98,7 @@ class StatsSummaryTest : public ::testing::Test {
     c.id = container_id(uid, name, attempt);
     c.rootfs.path = rootfs_;
     c.args = std::move(args);
-    c.cgroup_parent = "/skiff-stats-test-" + tag_;
+    c.cgroup_parent = cgroup_parent_.empty() ? "/skiff-stats-test-" + tag_ : cgroup_parent_;
     c.log_path = dir_ + "/logs/" + c.id + ".log";
     c.network = runtime::NamespaceOption::host();
     Status s = runtime_->create(c);
@@ -109,7 +116,9 @@ class StatsSummaryTest : public ::testing::Test {
   }
 
   std::string dir_, tag_, proc_, rootfs_;
+  std::string cgroup_parent_;  // when set, the containers' cgroup parent
   std::unique_ptr<runtime::ContainerRuntime> runtime_;
+  std::unique_ptr<PodCgroups> pod_cgroups_;
 };
 
 TEST_F(StatsSummaryTest, NodeFiguresComeFromProc) {
@@ -230,6 +239,44 @@ TEST_F(StatsSummaryTest, ExitedContainersAreLeftOutAndRestartsReportTheNewestAtt
   ASSERT_EQ(s["pods"].size(), 1u) << s.dump(2);
   ASSERT_EQ(s["pods"][0]["containers"].size(), 1u);
   EXPECT_EQ(s["pods"][0]["containers"][0]["name"], "app");
+}
+
+TEST_F(StatsSummaryTest, PodInAPodCgroupReportsThatCgroupsUsage) {
+  if (!open_runtime()) GTEST_SKIP() << "needs root, runc, conmon and busybox-static";
+  PodCgroupsOptions po;
+  po.kubepods = "kubepods-stats-" + tag_;
+  auto pc = PodCgroups::open(po);
+  ASSERT_TRUE(pc.ok()) << pc.status().to_string();
+  pod_cgroups_ = std::move(*pc);
+  const std::string uid = "pc-" + tag_;
+  auto parent = pod_cgroups_->ensure(PodResources{uid, runtime::QosClass::kBurstable, {}});
+  ASSERT_TRUE(parent.ok()) << parent.status().to_string();
+  cgroup_parent_ = *parent;
+  // An earlier attempt burns CPU and is removed: its CPU time stays in the pod's cgroup.
+  start(uid, "burn", 0, {"sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"});
+  auto burnt = runtime_->wait(container_id(uid, "burn", 0), 60s);
+  ASSERT_TRUE(burnt.ok()) << burnt.status().to_string();
+  ASSERT_TRUE(runtime_->remove(container_id(uid, "burn", 0)).ok());
+  auto pod_cpu = runtime::read_cgroup_stats("/sys/fs/cgroup", *parent);
+  ASSERT_TRUE(pod_cpu.ok()) << pod_cpu.status().to_string();
+  ASSERT_GT(pod_cpu->cpu_usage_nanos, 100'000'000u);
+
+  start(uid, "app", 0, {"sh", "-c", "dd if=/dev/zero of=/tmp/f bs=1M count=8; sleep 600"});
+  start(uid, "nap", 0, {"sleep", "600"});
+  StatsSummaryProvider provider(*runtime_, options(nullptr));
+  std::vector<StatsPodRef> pods = {{"pc", "default", uid}};
+  json s = provider.summary(pods);
+  ASSERT_EQ(s["pods"].size(), 1u) << s.dump(2);
+  const json& pod = s["pods"][0];
+  ASSERT_EQ(pod["containers"].size(), 2u);
+  uint64_t containers_cpu = 0;
+  for (const auto& c : pod["containers"]) {
+    containers_cpu += c["cpu"]["usageCoreNanoSeconds"].get<uint64_t>();
+  }
+  // The pod's CPU time is its cgroup's: the removed attempt's included.
+  EXPECT_GE(pod["cpu"]["usageCoreNanoSeconds"].get<uint64_t>(),
+            containers_cpu + pod_cpu->cpu_usage_nanos);
+  EXPECT_GT(pod["memory"]["usageBytes"].get<uint64_t>(), 0u);
 }
 
 TEST(StatsPodRefsTest, TakesNameNamespaceAndUidOfPods) {
