@@ -133,7 +133,8 @@ for _ in $(seq 1 600); do
 done
 port=$(cat "$tmp/server/port")
 "$skiff" image import "$tmp/busybox" --data-dir "$tmp/agent" >/dev/null
-"$skiff" agent --server "https://127.0.0.1:$port" --token "$(cat "$tmp/server/token")" \
+"$skiff" agent --eviction-hard "nodefs.available<0%,nodefs.inodesFree<0%" \
+  --image-gc-high-threshold 100 --server "https://127.0.0.1:$port" --token "$(cat "$tmp/server/token")" \
   --node-name "$node" --data-dir "$tmp/agent" --bridge-name "$agent_bridge" \
   >"$tmp/agent.log" 2>&1 &
 agent_pid=$!

@@ -1,9 +1,12 @@
 // The agent: Node registration, Lease renewal, node status heartbeats, the pod informer, the
-// relist of the runtime, and one pod worker thread per pod (see pod_worker.cc).
+// relist of the runtime, and a pod worker per pod (see pod_worker.cc).
 #include "agent/agent.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "agent/agent_internal.h"
 #include "agent/node_status.h"
@@ -32,7 +35,32 @@ std::string Agent::pod_cidr() const {
   return impl_->pod_cidr;
 }
 
-Agent::Impl::Impl(client::Client& c, AgentOptions o) : client(c), options(std::move(o)) {
+Status parse_disk_flag(const std::string& flag, const std::string& value, AgentOptions* o) {
+  if (flag == "--eviction-hard") {
+    auto t = parse_eviction_hard(value);
+    if (!t.ok()) return t.status();
+    o->eviction_nodefs_available_percent = t->nodefs_available_percent;
+    o->eviction_nodefs_inodes_free_percent = t->nodefs_inodes_free_percent;
+    return Status::Ok();
+  }
+  if (flag != "--image-gc-high-threshold" && flag != "--image-gc-low-threshold") {
+    return Status::BadRequest("unknown flag " + flag);
+  }
+  char* rest = nullptr;
+  long v = std::strtol(value.c_str(), &rest, 10);
+  if (value.empty() || *rest != '\0' || v < 0 || v > 100) {
+    return Status::BadRequest("\"" + value + "\": want a percentage from 0 to 100");
+  }
+  int& field = flag == "--image-gc-high-threshold" ? o->image_gc_high_threshold_percent
+                                                    : o->image_gc_low_threshold_percent;
+  field = static_cast<int>(v);
+  return Status::Ok();
+}
+
+Agent::Impl::Impl(client::Client& c, AgentOptions o)
+    : client(c),
+      options(std::move(o)),
+      pod_executor(std::make_unique<Executor>(ExecutorOptions{.max_threads = 256})) {
   state_dir = options.data_dir + "/agent";
 }
 
@@ -91,6 +119,16 @@ Status Agent::Impl::start_locked() {
   facts.host = read_host_info();
   facts.runtime_version = runc_version(options.runc_path);
   facts.ephemeral_storage_bytes = filesystem_bytes(options.data_dir);
+  {
+    PodCgroupsOptions pco;
+    pco.kubepods = kubepods_cgroup_name(options.kubepods_cgroup, options.bridge_name);
+    pco.node_cpu_milli = facts.host.cpus * 1000;
+    pco.node_memory_bytes = facts.host.memory_bytes;
+    pco.state_dir = state_dir;  // recorded for `skiff cleanup`
+    auto pc = PodCgroups::open(pco);
+    if (!pc.ok()) return pc.status();
+    pod_cgroups = std::move(*pc);
+  }
   if (Status ks = start_kubelet_server(); !ks.ok()) return ks;
 
   Status s = register_node();
@@ -185,13 +223,66 @@ Status Agent::Impl::start_locked() {
   }
   pod_informer->add_handlers(
       {.on_add = [this](const client::ObjectPtr& p) { on_pod(p); },
-       .on_update = [this](const client::ObjectPtr&, const client::ObjectPtr& p) { on_pod(p); },
+       .on_update =
+           [this](const client::ObjectPtr& old, const client::ObjectPtr& p) {
+             // The worker's own status writes come back as updates; like the kubelet, the
+             // agent owns the status, so only changes beyond it need a sync.
+             if (!old || pod_changed_beyond_status(*old, *p)) on_pod(p);
+           },
        .on_delete = [this](const client::ObjectPtr& p) { on_pod(p); }});
   pod_informer->start();
   pod_informer->wait_for_sync(std::chrono::seconds(30));
   pods_ready = true;
   relist_thread = std::thread([this] { relist_loop(); });
-  housekeeping = std::make_unique<Housekeeping>(*container_runtime, HousekeepingOptions{});
+  HousekeepingOptions housekeeping_options;
+  // Image garbage collection: the images of every pod on this node are in use (pods leave the
+  // API only once their containers are removed): what their specs name, and the image IDs
+  // their container statuses report (a tag may have moved on since the container started).
+  housekeeping_options.image_store = image_store.get();
+  housekeeping_options.image_gc_policy.high_threshold_percent = options.image_gc_high_threshold_percent;
+  housekeeping_options.image_gc_policy.low_threshold_percent =
+      std::min(options.image_gc_low_threshold_percent, options.image_gc_high_threshold_percent);
+  housekeeping_options.images_in_use = [this]() -> Result<std::set<std::string>> {
+    if (!pod_informer->synced()) return Status::Unavailable("the pod informer has not synced");
+    std::set<std::string> in_use;
+    for (const auto& p : pod_informer->list()) {
+      const json& pod = *p;
+      for (const char* list : {"initContainers", "containers", "ephemeralContainers"}) {
+        auto spec = pod.find("spec");
+        if (spec == pod.end() || !spec->contains(list) || !(*spec)[list].is_array()) continue;
+        for (const auto& c : (*spec)[list]) {
+          auto image = c.find("image");
+          if (image != c.end() && image->is_string()) in_use.insert(image->get<std::string>());
+        }
+      }
+      for (const char* list :
+           {"initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses"}) {
+        auto status = pod.find("status");
+        if (status == pod.end() || !status->contains(list) || !(*status)[list].is_array()) {
+          continue;
+        }
+        for (const auto& cs : (*status)[list]) {
+          auto id = cs.find("imageID");
+          if (id != cs.end() && id->is_string() && !id->get<std::string>().empty()) {
+            in_use.insert(id->get<std::string>());
+          }
+        }
+      }
+    }
+    return in_use;
+  };
+  // FreeDiskSpaceFailed and ImageGCFailed, about the Node, as the kubelet records them: in
+  // namespace default, the Node's UID being its name.
+  housekeeping_options.record_node_event = [this](const std::string& type,
+                                                  const std::string& reason,
+                                                  const std::string& message) {
+    post_event({{"kind", "Node"},
+                {"name", options.node_name},
+                {"uid", options.node_name},
+                {"apiVersion", "v1"}},
+               "default", type, reason, message);
+  };
+  housekeeping = std::make_unique<Housekeeping>(*container_runtime, std::move(housekeeping_options));
   housekeeping->start();
   SKIFF_LOG(Info) << "agent for node " << options.node_name << " started, pod CIDR " << cidr;
   return Status::Ok();
@@ -232,7 +323,8 @@ Status Agent::Impl::register_node() {
         last = p.status();
         continue;
       }
-      json status_patch = {{"status", node_status(facts, &**current, now())}};
+      NodePressure pressure{.disk = node_disk_pressure(options.data_dir, eviction_thresholds())};
+      json status_patch = {{"status", node_status(facts, &**current, now(), pressure)}};
       auto ps = client.patch(client::resources::kNodes, options.node_name,
                              client::PatchType::kMerge, status_patch.dump(), "status");
       last = ps.status();
@@ -263,15 +355,24 @@ Status Agent::Impl::post_node_status() {
   auto current = client.get(client::resources::kNodes, options.node_name);
   if (current.status().is_not_found()) return register_node();
   if (!current.ok()) return current.status();
-  json patch = {{"status", node_status(facts, &**current, now())}};
+  NodePressure pressure{.disk = node_disk_pressure(options.data_dir, eviction_thresholds())};
+  json patch = {{"status", node_status(facts, &**current, now(), pressure)}};
   return client
       .patch(client::resources::kNodes, options.node_name, client::PatchType::kMerge, patch.dump(),
              "status")
       .status();
 }
 
+EvictionThresholds Agent::Impl::eviction_thresholds() const {
+  return {.nodefs_available_percent = options.eviction_nodefs_available_percent,
+          .nodefs_inodes_free_percent = options.eviction_nodefs_inodes_free_percent};
+}
+
 void Agent::Impl::lease_loop() {
   auto next_status = std::chrono::steady_clock::now() + options.node_status_interval;
+  // DiskPressure as last posted (a new Node is registered without): a change is posted at
+  // once, as the kubelet does.
+  bool disk_pressure = false;
   std::unique_lock<std::mutex> l(loop_mu);
   while (running) {
     loop_cv.wait_for(l, options.lease_renew_interval, [&] { return !running.load(); });
@@ -279,9 +380,11 @@ void Agent::Impl::lease_loop() {
     l.unlock();
     Status s = renew_lease();
     if (!s.ok()) SKIFF_LOG(Warn) << "renewing the node lease: " << s.to_string();
-    if (std::chrono::steady_clock::now() >= next_status) {
+    const bool pressure_now = node_disk_pressure(options.data_dir, eviction_thresholds());
+    if (std::chrono::steady_clock::now() >= next_status || pressure_now != disk_pressure) {
       s = post_node_status();
       if (!s.ok()) SKIFF_LOG(Warn) << "posting node status: " << s.to_string();
+      if (s.ok()) disk_pressure = pressure_now;
       next_status = std::chrono::steady_clock::now() + options.node_status_interval;
     }
     l.lock();
@@ -314,9 +417,7 @@ void Agent::Impl::stop() {
     workers_copy.swap(workers);
   }
   for (auto& [uid, w] : workers_copy) w->request_stop();
-  for (auto& [uid, w] : workers_copy) {
-    if (w->thread.joinable()) w->thread.join();
-  }
+  pod_executor->stop();  // waits for the syncs running now
   if (prober) prober->stop();
 }
 
@@ -336,18 +437,14 @@ void Agent::Impl::notify_worker(const std::string& uid, const std::string& ns,
     it->second->notify();
     return;
   }
-  if (it != workers.end()) {
-    if (it->second->thread.joinable()) it->second->thread.join();
-    workers.erase(it);
-  }
+  if (it != workers.end()) workers.erase(it);
   auto w = std::make_shared<PodWorker>();
   w->uid = uid;
   w->ns = ns;
   w->name = name;
   w->agent = this;
-  w->dirty = true;
   workers[uid] = w;
-  w->thread = std::thread([w] { w->run(); });
+  w->notify();
 }
 
 // The kubelet's PLEG: container state changes found by listing the runtime wake the pod's
@@ -378,6 +475,11 @@ void Agent::Impl::relist_loop() {
       last = std::move(seen);
       for (const auto& sb : pod_network->list_sandboxes()) {
         if (!pod_known(sb.pod_uid)) orphans.insert(sb.pod_uid);
+      }
+      if (pod_cgroups) {
+        for (const auto& e : pod_cgroups->list()) {
+          if (!pod_known(e.uid)) orphans.insert(e.uid);
+        }
       }
       for (const auto& uid : orphans) {
         SKIFF_LOG(Info) << "removing the containers of pod " << uid << ", gone from the API";
@@ -421,6 +523,10 @@ void Agent::Impl::remove_pod_resources(const std::string& uid) {
   for (const auto& st : ids) {
     Status s = container_runtime->remove(st.id);
     if (!s.ok()) SKIFF_LOG(Warn) << "removing container " << st.id << ": " << s.to_string();
+  }
+  if (pod_cgroups) {
+    Status cs = pod_cgroups->remove(uid, true);
+    if (!cs.ok()) SKIFF_LOG(Warn) << "removing the cgroup of pod " << uid << ": " << cs.to_string();
   }
   Status s = pod_network->remove_sandbox(uid);
   if (!s.ok()) SKIFF_LOG(Warn) << "removing the sandbox of pod " << uid << ": " << s.to_string();

@@ -70,7 +70,24 @@ struct AgentOptions {
   std::string runc_path = "/usr/sbin/runc";
   std::string conmon_path = "/usr/bin/conmon";
   std::string cni_bin_dir = "/usr/lib/cni";
+  // The top-level pod cgroup (pod_cgroups.h); empty: "kubepods" with the default bridge,
+  // "kubepods-<bridge>" with any other.
+  std::string kubepods_cgroup;
+  // Hard eviction thresholds of the node filesystem, in percent (the kubelet's
+  // --eviction-hard nodefs.available<10%,nodefs.inodesFree<5%): below either, the Node reports
+  // DiskPressure. 0 turns a threshold off.
+  int eviction_nodefs_available_percent = 10;
+  int eviction_nodefs_inodes_free_percent = 5;
+  // Image garbage collection runs when the image filesystem is used at or above the high
+  // threshold and frees down to the low one (the kubelet's --image-gc-high-threshold and
+  // --image-gc-low-threshold); 100 turns it off.
+  int image_gc_high_threshold_percent = 85;
+  int image_gc_low_threshold_percent = 80;
 };
+
+// Applies one of the node filesystem flags (--eviction-hard LIST, --image-gc-high-threshold N,
+// --image-gc-low-threshold N) to `o`; BadRequest for a bad value or an unknown flag.
+Status parse_disk_flag(const std::string& flag, const std::string& value, AgentOptions* o);
 
 class Agent {
  public:

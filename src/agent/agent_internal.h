@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,9 +20,11 @@
 #include "agent/images/store.h"
 #include "agent/network/pod_network.h"
 #include "agent/node_status.h"
+#include "agent/pod_cgroups.h"
 #include "agent/runtime/runtime.h"
 #include "client/client.h"
 #include "client/informer.h"
+#include "common/executor.h"
 #include "common/time.h"
 
 namespace skiff::agent {
@@ -32,6 +35,10 @@ namespace skiff::agent {
 // _PORT|_ADDR], for Services with a cluster IP.
 std::vector<std::string> service_env(const std::vector<client::ObjectPtr>& services,
                                      const std::string& pod_namespace, bool enable_service_links);
+
+// True when pod `b` differs from `a` in more than its status, resourceVersion and
+// managedFields (what writing the pod's status changes).
+bool pod_changed_beyond_status(const nlohmann::json& a, const nlohmann::json& b);
 
 // Containers are named "<pod uid>_<container name>_<attempt>" ('_' appears in neither a uid
 // nor a container name), so that the runtime's list alone tells which pod and container a
@@ -74,8 +81,14 @@ struct Agent::Impl {
   void remove_pod_resources(const std::string& uid);
   std::vector<runtime::ContainerStatus> pod_containers(const std::string& uid);
   // Writes a core/v1 Event about `pod` (source component "kubelet", host the node).
+  // Queued and sent in order by send_events() on the pod executor.
   void record_event(const nlohmann::json& pod, const std::string& type, const std::string& reason,
                     const std::string& message, const std::string& field_path = "");
+  // Queues an Event about `involved` (an involvedObject) in namespace `ns`.
+  void post_event(nlohmann::json involved, const std::string& ns, const std::string& type,
+                  const std::string& reason, const std::string& message);
+  void send_events();
+  EvictionThresholds eviction_thresholds() const;
 
   // Constant after construction.
   client::Client& client;
@@ -87,6 +100,7 @@ struct Agent::Impl {
   std::string node_uid;
   std::unique_ptr<images::ImageStore> image_store;
   std::unique_ptr<runtime::ContainerRuntime> container_runtime;
+  std::unique_ptr<PodCgroups> pod_cgroups;  // kubepods[/burstable|/besteffort]/pod<uid>
   std::unique_ptr<network::PodNetwork> pod_network;
   std::unique_ptr<client::Informer> node_informer;
   std::unique_ptr<client::Informer> pod_informer;
@@ -124,14 +138,24 @@ struct Agent::Impl {
 
   std::mutex workers_mu;
   std::map<std::string, std::shared_ptr<PodWorker>> workers;  // by pod uid; guarded
+  std::mutex events_mu;
+  std::deque<nlohmann::json> pending_events;  // guarded by events_mu
+  bool events_sending = false;                // guarded by events_mu
+
+  // Runs the pod workers' syncs and sends events: as many threads as run at once, none when
+  // idle.
+  std::unique_ptr<Executor> pod_executor;
 };
 
-// Syncs one pod on its own thread whenever notified (informer events, container state
-// changes) or when a back-off it set expires. Ends once the pod is gone and torn down.
-struct PodWorker {
-  void run();
+// Syncs one pod whenever notified (informer events, container state changes) or when a
+// back-off it set expires, one sync at a time, on the agent's pod executor (a pod has no
+// thread of its own while nothing happens to it). Ends once the pod is gone and torn down.
+struct PodWorker : std::enable_shared_from_this<PodWorker> {
+  // Queues a sync (unless one is queued already; a sync running now is followed by another).
   void notify();
   void request_stop();
+  // Runs one queued sync, then schedules the next one if it was asked for.
+  void run_once();
   // One pass; returns true when the pod is gone and everything of it removed.
   bool sync();
   bool terminate(const nlohmann::json& pod);
@@ -154,14 +178,15 @@ struct PodWorker {
   std::string ns;
   std::string name;
   Agent::Impl* agent = nullptr;
-  std::thread thread;
   std::atomic<bool> finished{false};
 
   std::mutex mu;
-  std::condition_variable cv;
   bool dirty = false;                // guarded by mu
   bool stopping = false;             // guarded by mu
+  bool queued = false;               // guarded by mu: a run_once is posted
+  bool syncing = false;              // guarded by mu: a sync runs now
   std::optional<TimePoint> wake_at;  // guarded by mu
+  uint64_t timer = 0;                // guarded by mu: the executor timer for wake_at
 
   // Worker-thread state.
   struct Waiting {

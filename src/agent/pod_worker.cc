@@ -118,19 +118,45 @@ std::string field_ref_value(const json& pod, const std::string& path, const std:
 
 }  // namespace
 
+bool pod_changed_beyond_status(const json& a, const json& b) {
+  for (const char* key : {"apiVersion", "kind", "spec"}) {
+    if (sub(a, key) != sub(b, key)) return true;
+  }
+  const json& ma = sub(a, "metadata");
+  const json& mb = sub(b, "metadata");
+  if (!ma.is_object() || !mb.is_object()) return ma != mb;
+  auto ignored = [](const std::string& k) { return k == "resourceVersion" || k == "managedFields"; };
+  size_t compared = 0;
+  for (auto it = ma.begin(); it != ma.end(); ++it) {
+    if (ignored(it.key())) continue;
+    auto other = mb.find(it.key());
+    if (other == mb.end() || *other != it.value()) return true;
+    ++compared;
+  }
+  size_t others = 0;
+  for (auto it = mb.begin(); it != mb.end(); ++it) {
+    if (!ignored(it.key())) ++others;
+  }
+  return others != compared;
+}
+
 void Agent::Impl::record_event(const json& pod, const std::string& type, const std::string& reason,
                                const std::string& message, const std::string& field_path) {
   const json& m = pod["metadata"];
-  TimePoint t = now();
   json involved = {{"kind", "Pod"},          {"namespace", str(m, "namespace")},
                    {"name", str(m, "name")}, {"uid", str(m, "uid")},
                    {"apiVersion", "v1"},     {"resourceVersion", str(m, "resourceVersion")}};
   if (!field_path.empty()) involved["fieldPath"] = field_path;
+  post_event(std::move(involved), str(m, "namespace"), type, reason, message);
+}
+
+void Agent::Impl::post_event(json involved, const std::string& ns, const std::string& type,
+                             const std::string& reason, const std::string& message) {
+  TimePoint t = now();
   json ev = {{"apiVersion", "v1"},
              {"kind", "Event"},
-             {"metadata",
-              {{"name", str(m, "name") + "." + hex_nanos(t)}, {"namespace", str(m, "namespace")}}},
-             {"involvedObject", involved},
+             {"metadata", {{"name", str(involved, "name") + "." + hex_nanos(t)}, {"namespace", ns}}},
+             {"involvedObject", std::move(involved)},
              {"reason", reason},
              {"message", message},
              {"type", type},
@@ -140,20 +166,50 @@ void Agent::Impl::record_event(const json& pod, const std::string& type, const s
              {"count", 1},
              {"reportingComponent", "kubelet"},
              {"reportingInstance", options.node_name}};
-  auto r = client.create(client::resources::kEvents.in(str(m, "namespace")), ev);
-  if (!r.ok()) SKIFF_LOG(Debug) << "recording event " << reason << ": " << r.status().to_string();
+  // Sent in the background, in order, as the kubelet's event broadcaster does: a pod start
+  // does not wait for its events. At most 1000 wait; beyond that the oldest are dropped.
+  std::lock_guard<std::mutex> l(events_mu);
+  if (pending_events.size() >= 1000) pending_events.pop_front();
+  pending_events.push_back(std::move(ev));
+  if (events_sending) return;
+  events_sending = true;
+  pod_executor->post([this] { send_events(); });
+}
+
+void Agent::Impl::send_events() {
+  while (true) {
+    json ev;
+    {
+      std::lock_guard<std::mutex> l(events_mu);
+      if (pending_events.empty()) {
+        events_sending = false;
+        return;
+      }
+      ev = std::move(pending_events.front());
+      pending_events.pop_front();
+    }
+    const std::string ns = str(ev["metadata"], "namespace");
+    auto r = client.create(client::resources::kEvents.in(ns), ev);
+    if (!r.ok()) {
+      SKIFF_LOG(Debug) << "recording event " << str(ev, "reason") << ": "
+                       << r.status().to_string();
+    }
+  }
 }
 
 void PodWorker::notify() {
   std::lock_guard<std::mutex> l(mu);
   dirty = true;
-  cv.notify_all();
+  if (queued || syncing || stopping || finished) return;
+  queued = true;
+  agent->pod_executor->post([self = shared_from_this()] { self->run_once(); });
 }
 
 void PodWorker::request_stop() {
   std::lock_guard<std::mutex> l(mu);
   stopping = true;
-  cv.notify_all();
+  if (timer != 0) agent->pod_executor->cancel(timer);
+  timer = 0;
 }
 
 void PodWorker::retry_at(TimePoint t) {
@@ -161,34 +217,41 @@ void PodWorker::retry_at(TimePoint t) {
   if (!wake_at || t < *wake_at) wake_at = t;
 }
 
-void PodWorker::run() {
-  while (true) {
-    {
-      std::unique_lock<std::mutex> l(mu);
-      while (!stopping && !dirty) {
-        if (wake_at) {
-          auto wait = *wake_at - now();
-          if (wait <= std::chrono::nanoseconds::zero()) break;
-          cv.wait_for(l, wait);
-        } else {
-          cv.wait(l);
-        }
-      }
-      if (stopping) break;
-      dirty = false;
-      wake_at.reset();
-    }
-    bool done = false;
-    try {
-      done = sync();
-    } catch (const std::exception& e) {
-      // Objects come from the API and may be malformed; the pod is retried later.
-      SKIFF_LOG(Warn) << "syncing pod " << ns << "/" << name << ": " << e.what();
-      retry_at(now() + std::chrono::seconds(5));
-    }
-    if (done) break;
+void PodWorker::run_once() {
+  {
+    std::lock_guard<std::mutex> l(mu);
+    queued = false;
+    if (stopping || finished) return;
+    syncing = true;
+    dirty = false;
+    wake_at.reset();
+    if (timer != 0) agent->pod_executor->cancel(timer);
+    timer = 0;
   }
-  finished = true;
+  bool done = false;
+  try {
+    done = sync();
+  } catch (const std::exception& e) {
+    // Objects come from the API and may be malformed; the pod is retried later.
+    SKIFF_LOG(Warn) << "syncing pod " << ns << "/" << name << ": " << e.what();
+    retry_at(now() + std::chrono::seconds(5));
+  }
+  std::lock_guard<std::mutex> l(mu);
+  syncing = false;
+  if (done) {
+    finished = true;
+    return;
+  }
+  if (stopping) return;
+  auto self = shared_from_this();
+  if (dirty) {
+    queued = true;
+    agent->pod_executor->post([self] { self->run_once(); });
+  } else if (wake_at) {
+    auto when = Executor::Clock::now() +
+                std::chrono::duration_cast<Executor::Clock::duration>(*wake_at - now());
+    timer = agent->pod_executor->post_at(when, [self] { self->notify(); });
+  }
 }
 
 bool PodWorker::sync() {
@@ -322,15 +385,21 @@ bool PodWorker::ensure_image(const json& pod, const json& c, std::string* image_
     waiting[cname] = {"ErrImagePull", pulled.status().message()};
     a.record_event(pod, "Warning", "Failed", pulled.status().message(), field);
     a.record_event(pod, "Warning", "Failed", "Error: ErrImagePull", field);
-    retry_at(now() + delay);
+    // The next sync, at the latest after the base back-off, shows ImagePullBackOff while the
+    // back-off lasts; the one after it pulls again.
+    retry_at(now() + std::min<std::chrono::milliseconds>(delay, a.options.crash_backoff_base));
     return false;
   }
   pull_failures.erase(cname);
   pull_backoff.erase(cname);
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
+  // The store has no pull queue: the time waited is the time taken.
   a.record_event(pod, "Normal", "Pulled",
-                 "Successfully pulled image \"" + image + "\" in " + short_duration(took), field);
+                 "Successfully pulled image \"" + image + "\" in " + short_duration(took) + " (" +
+                     short_duration(took) + " including waiting). Image size: " +
+                     std::to_string(pulled->size) + " bytes.",
+                 field);
   image_ids[cname] = pulled->repo_digests.empty() ? pulled->id : pulled->repo_digests[0];
   *image_ref = pulled->id;
   return true;
@@ -551,6 +620,12 @@ bool PodWorker::start_container(const json& pod, const json& c, int attempt, boo
                      {"io.kubernetes.container.name", cname},
                      {"io.kubernetes.container.restartCount", std::to_string(attempt)}};
 
+  // The container's cgroup is <pod cgroup>/<id>; the pod's cgroup carries the pod's limits.
+  if (a.pod_cgroups) {
+    auto parent = a.pod_cgroups->ensure_pod(pod);
+    if (!parent.ok()) return fail("CreateContainerError", parent.status().message());
+    cfg.cgroup_parent = *parent;
+  }
   // A leftover of an interrupted create with the same attempt number goes first.
   a.container_runtime->remove(id);
   Status s = a.container_runtime->create(cfg);

@@ -1,6 +1,6 @@
 // Container probes (see probes.h): the probe handlers, the per-probe result state, and the
-// Prober's worker threads, one per probe of a running container (as the kubelet's probe
-// workers, one goroutine each).
+// Prober's workers, one per probe of a running container (as the kubelet's probe workers),
+// ticking on a shared elastic thread pool.
 #include "agent/probes.h"
 
 #include <arpa/inet.h>
@@ -27,6 +27,7 @@
 #include <utility>
 
 #include "client/client.h"
+#include "common/executor.h"
 #include "common/log.h"
 
 namespace skiff::agent {
@@ -405,14 +406,13 @@ struct Worker {
 
   // Constant after construction (the target without its specs).
   ProbeTarget target;
-  std::thread thread;
-  std::atomic<bool> done{false};
 
   // Guarded by Prober::Impl::mu.
   ProbeState state;
   bool stop = false;
-  bool run_now = false;
-  std::condition_variable cv;
+  bool run_now = false;    // probe again as soon as the probe running now ends
+  bool in_flight = false;  // a tick runs now
+  uint64_t timer = 0;      // the executor timer of the next tick, if any
   std::shared_ptr<Worker> startup;           // the container's startup worker, if any (not itself)
   std::vector<std::weak_ptr<Worker>> gated;  // startup worker only: the workers it gates
 };
@@ -454,88 +454,93 @@ ProbeOutcome run_probe(const ProberOptions& options, const ProbeSpec& spec,
 
 }  // namespace
 
+// Each probe worker is a chain of ticks on the prober's executor: a tick probes when the
+// probe's state says it is due, then schedules the next tick one period later. No probe has a
+// thread of its own while it waits.
 struct Prober::Impl {
-  explicit Impl(ProberOptions o) : options(std::move(o)) {}
+  explicit Impl(ProberOptions o)
+      : options(std::move(o)), executor(ExecutorOptions{.max_threads = 64}) {}
 
-  void work(const std::shared_ptr<Worker>& w);
-  // REQUIRES: mu is held. Stops the container's workers; their threads are joined later.
+  void tick(const std::shared_ptr<Worker>& w);
+  // REQUIRES: mu is held. Makes `w` probe now rather than at its next tick.
+  void kick(const std::shared_ptr<Worker>& w);
+  // REQUIRES: mu is held. Stops the container's workers (a probe running now finishes first
+  // and is then dropped).
   void retire(ContainerEntry& e);
-  // Joins the retired threads that have ended. REQUIRES: mu is not held.
-  void reap();
 
   const ProberOptions options;
 
   mutable std::mutex mu;
   bool stopped = false;                                                   // guarded by mu
   std::map<std::pair<std::string, std::string>, ContainerEntry> entries;  // guarded by mu
-  std::vector<std::shared_ptr<Worker>> retired;                           // guarded by mu
+  // Last, so that it stops (waiting for the ticks running) before the rest goes.
+  Executor executor;
 };
 
-void Prober::Impl::work(const std::shared_ptr<Worker>& w) {
+void Prober::Impl::tick(const std::shared_ptr<Worker>& w) {
   std::unique_lock<std::mutex> l(mu);
+  w->timer = 0;
+  if (w->stop) return;
+  w->in_flight = true;
+  w->run_now = false;
   const ProbeKind kind = w->state.kind();
-  const ProbeSpec spec = w->state.spec();
-  const auto period = std::chrono::seconds(spec.period_seconds);
-  while (!w->stop) {
-    bool started = !w->startup || w->startup->state.result() == ProbeResult::kSuccess;
-    if (kind == ProbeKind::kStartup) started = w->state.result() == ProbeResult::kSuccess;
-    if (w->state.should_probe(options.clock->now(), w->target.started_at, started)) {
-      l.unlock();
-      ProbeOutcome outcome = run_probe(options, spec, w->target);
-      if (outcome.result != ProbeResult::kSuccess && options.on_unhealthy) {
-        bool errored = outcome.result == ProbeResult::kError;
-        options.on_unhealthy(w->target, std::string(probe_kind_name(kind)) +
-                                            (errored ? " probe errored: " : " probe failed: ") +
-                                            outcome.message);
+  const ProbeSpec& spec = w->state.spec();
+  bool started = !w->startup || w->startup->state.result() == ProbeResult::kSuccess;
+  if (kind == ProbeKind::kStartup) started = w->state.result() == ProbeResult::kSuccess;
+  if (w->state.should_probe(options.clock->now(), w->target.started_at, started)) {
+    ProbeSpec probe_spec = spec;
+    l.unlock();
+    ProbeOutcome outcome = run_probe(options, probe_spec, w->target);
+    if (outcome.result != ProbeResult::kSuccess && options.on_unhealthy) {
+      bool errored = outcome.result == ProbeResult::kError;
+      options.on_unhealthy(w->target, std::string(probe_kind_name(kind)) +
+                                          (errored ? " probe errored: " : " probe failed: ") +
+                                          outcome.message);
+    }
+    l.lock();
+    if (!w->stop && w->state.record(outcome.result)) {
+      if (kind == ProbeKind::kStartup && w->state.result() == ProbeResult::kSuccess) {
+        // Liveness and readiness probing begins now rather than at their next tick.
+        for (const auto& g : w->gated) {
+          if (auto gw = g.lock()) kick(gw);
+        }
       }
-      l.lock();
-      if (w->stop) break;
-      bool changed = w->state.record(outcome.result);
-      if (changed) {
-        if (kind == ProbeKind::kStartup && w->state.result() == ProbeResult::kSuccess) {
-          // Liveness and readiness probing begins now rather than at their next tick.
-          for (const auto& g : w->gated) {
-            if (auto s = g.lock()) {
-              s->run_now = true;
-              s->cv.notify_all();
-            }
-          }
-        }
-        if (options.on_change) {
-          l.unlock();
-          options.on_change(w->target.pod_uid);
-          l.lock();
-          if (w->stop) break;
-        }
+      if (options.on_change) {
+        l.unlock();
+        options.on_change(w->target.pod_uid);
+        l.lock();
       }
     }
-    w->cv.wait_for(l, period, [&] { return w->stop || w->run_now; });
-    w->run_now = false;
   }
-  w->done = true;
+  w->in_flight = false;
+  if (w->stop || stopped) return;
+  if (w->run_now) {
+    w->run_now = false;
+    executor.post([this, w] { tick(w); });
+  } else {
+    w->timer = executor.post_at(Executor::Clock::now() + std::chrono::seconds(spec.period_seconds),
+                                [this, w] { tick(w); });
+  }
+}
+
+void Prober::Impl::kick(const std::shared_ptr<Worker>& w) {
+  if (w->stop) return;
+  if (w->in_flight) {
+    w->run_now = true;
+  } else if (w->timer != 0 && executor.cancel(w->timer)) {
+    w->timer = 0;
+    executor.post([this, w] { tick(w); });
+  }
+  // Otherwise its tick is already queued.
 }
 
 void Prober::Impl::retire(ContainerEntry& e) {
   for (auto* w : {&e.liveness, &e.readiness, &e.startup}) {
     if (!*w) continue;
     (*w)->stop = true;
-    (*w)->cv.notify_all();
-    retired.push_back(std::move(*w));
+    if ((*w)->timer != 0) executor.cancel((*w)->timer);
+    (*w)->timer = 0;
     w->reset();
-  }
-}
-
-void Prober::Impl::reap() {
-  std::vector<std::shared_ptr<Worker>> ended;
-  {
-    std::lock_guard<std::mutex> l(mu);
-    auto it = std::partition(retired.begin(), retired.end(),
-                             [](const std::shared_ptr<Worker>& w) { return !w->done.load(); });
-    ended.assign(std::make_move_iterator(it), std::make_move_iterator(retired.end()));
-    retired.erase(it, retired.end());
-  }
-  for (auto& w : ended) {
-    if (w->thread.joinable()) w->thread.join();
   }
 }
 
@@ -544,7 +549,6 @@ Prober::Prober(ProberOptions options) : impl_(std::make_unique<Impl>(std::move(o
 Prober::~Prober() { stop(); }
 
 void Prober::update(const ProbeTarget& target) {
-  impl_->reap();
   Impl& p = *impl_;
   std::lock_guard<std::mutex> l(p.mu);
   if (p.stopped) return;
@@ -583,7 +587,7 @@ void Prober::update(const ProbeTarget& target) {
     if (e.readiness) e.startup->gated.push_back(e.readiness);
   }
   for (const auto& w : {e.startup, e.liveness, e.readiness}) {
-    if (w) w->thread = std::thread([&p, w] { p.work(w); });
+    if (w) p.executor.post([&p, w] { p.tick(w); });
   }
 }
 
@@ -596,7 +600,6 @@ void Prober::remove_container(const std::string& pod_uid, const std::string& con
       impl_->entries.erase(it);
     }
   }
-  impl_->reap();
 }
 
 void Prober::remove_pod(const std::string& pod_uid) {
@@ -611,7 +614,6 @@ void Prober::remove_pod(const std::string& pod_uid) {
       }
     }
   }
-  impl_->reap();
 }
 
 ContainerProbeStatus Prober::status(const std::string& pod_uid, const std::string& container_name,
@@ -635,17 +637,13 @@ ContainerProbeStatus Prober::status(const std::string& pod_uid, const std::strin
 }
 
 void Prober::stop() {
-  std::vector<std::shared_ptr<Worker>> all;
   {
     std::lock_guard<std::mutex> l(impl_->mu);
     impl_->stopped = true;
     for (auto& [key, e] : impl_->entries) impl_->retire(e);
     impl_->entries.clear();
-    all.swap(impl_->retired);
   }
-  for (auto& w : all) {
-    if (w->thread.joinable()) w->thread.join();
-  }
+  impl_->executor.stop();  // waits for the probes running now
 }
 
 Status record_unhealthy_event(client::Client& client, const json& pod, const std::string& node_name,

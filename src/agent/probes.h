@@ -14,9 +14,8 @@
 // httpGet and tcpSocket probes run from the host to the pod IP (or the probe's host); exec
 // probes run through an injected exec callback (the runtime's exec_sync).
 //
-// Thread-safety: Prober is thread-safe. Callbacks run on the workers' threads, never with the
-// Prober's lock held; they may call status() but not update()/remove_*() synchronously in a way
-// that waits on the calling worker.
+// Thread-safety: Prober is thread-safe. Callbacks run on the prober's pool threads, never with
+// the Prober's lock held; they may call status(), update() and remove_*(), but not stop().
 #pragma once
 
 #include <chrono>

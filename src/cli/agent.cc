@@ -41,7 +41,12 @@ void agent_usage() {
                "  --disable-kube-proxy  run no service proxy (no ClusterIP rules)\n"
                "  --disable-cluster-dns serve no cluster DNS to this node's pods\n"
                "  --kubelet-port N      the kubelet API port on the node IP (default 10250;\n"
-               "                        0: any free port)\n");
+               "                        0: any free port)\n"
+               "  --eviction-hard LIST  node filesystem thresholds for DiskPressure (default\n"
+               "                        nodefs.available<10%%,nodefs.inodesFree<5%%; 0%% is off)\n"
+               "  --image-gc-high-threshold N  disk use %% that starts image GC (default 85;\n"
+               "                        100 turns it off)\n"
+               "  --image-gc-low-threshold N   disk use %% image GC frees down to (default 80)\n");
 }
 
 // "https://host:port[/...]" -> host, port.
@@ -163,6 +168,14 @@ int run_agent(int argc, char** argv) {
     } else if (a == "--node-ip") {
       if (!next("--node-ip")) return 2;
       o.node_ip = value;
+    } else if (a == "--eviction-hard" || a == "--image-gc-high-threshold" ||
+               a == "--image-gc-low-threshold") {
+      std::string flag = a;
+      if (!next(flag.c_str())) return 2;
+      if (Status ds = agent::parse_disk_flag(flag, value, &o); !ds.ok()) {
+        std::fprintf(stderr, "skiff agent: %s: %s\n", flag.c_str(), ds.message().c_str());
+        return 2;
+      }
     } else if (a == "--kubelet-port") {
       if (!next("--kubelet-port")) return 2;
       o.kubelet_port = std::atoi(value.c_str());

@@ -50,7 +50,12 @@ void server_usage() {
                "  --bridge-name NAME    the agent's pod bridge (default skiff0)\n"
                "  --disable-kube-proxy  the agent runs no service proxy (no ClusterIP rules)\n"
                "  --disable-cluster-dns the agent serves no cluster DNS to its pods\n"
-               "  --kubelet-port N      the agent's kubelet API port (default 10250; 0: any)\n");
+               "  --kubelet-port N      the agent's kubelet API port (default 10250; 0: any)\n"
+               "  --eviction-hard LIST  node filesystem thresholds for DiskPressure (default\n"
+               "                        nodefs.available<10%%,nodefs.inodesFree<5%%; 0%% is off)\n"
+               "  --image-gc-high-threshold N  disk use %% that starts image GC (default 85;\n"
+               "                        100 turns it off)\n"
+               "  --image-gc-low-threshold N   disk use %% image GC frees down to (default 80)\n");
 }
 
 // The cluster DNS Service IP: the tenth address of the service CIDR (10.43.0.10 by default).
@@ -70,6 +75,7 @@ int run_server(int argc, char** argv) {
   bool disable_kube_proxy = false;
   bool disable_cluster_dns = false;
   int kubelet_port = 10250;
+  skiff::agent::AgentOptions disk_options;  // eviction and image GC thresholds
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
     std::string value;
@@ -145,6 +151,14 @@ int run_server(int argc, char** argv) {
       disable_kube_proxy = true;
     } else if (a == "--disable-cluster-dns") {
       disable_cluster_dns = true;
+    } else if (a == "--eviction-hard" || a == "--image-gc-high-threshold" ||
+               a == "--image-gc-low-threshold") {
+      std::string flag = a;
+      if (!next(flag.c_str())) return 2;
+      if (skiff::Status ds = skiff::agent::parse_disk_flag(flag, value, &disk_options); !ds.ok()) {
+        std::fprintf(stderr, "skiff server: %s: %s\n", flag.c_str(), ds.message().c_str());
+        return 2;
+      }
     } else if (a == "--kubelet-port") {
       if (!next("--kubelet-port")) return 2;
       kubelet_port = std::atoi(value.c_str());
@@ -213,6 +227,10 @@ int run_server(int argc, char** argv) {
     aopts.run_cluster_dns = !disable_cluster_dns;
     // The kubelet API checks the API server's calls against the join secret in <data>/token.
     aopts.kubelet_port = kubelet_port;
+    aopts.eviction_nodefs_available_percent = disk_options.eviction_nodefs_available_percent;
+    aopts.eviction_nodefs_inodes_free_percent = disk_options.eviction_nodefs_inodes_free_percent;
+    aopts.image_gc_high_threshold_percent = disk_options.image_gc_high_threshold_percent;
+    aopts.image_gc_low_threshold_percent = disk_options.image_gc_low_threshold_percent;
     {
       std::ifstream token_file(o.data_dir + "/token");
       std::string token;

@@ -19,12 +19,17 @@ e2e_cleanup() {
 # KUBECONFIG. Sets SERVER_PID and SERVER_PORT. The server runs without a node agent unless
 # SERVER_AGENT is set (then pass --node-name, --bridge-name and --cluster-cidr unique to the
 # test run).
+# Node agents in tests ignore how full the host's disk is: no DiskPressure, no image GC (their
+# own tests cover them), so that a test's outcome never depends on the machine's free space.
+NODE_DISK_FLAGS=(--eviction-hard "nodefs.available<0%,nodefs.inodesFree<0%"
+  --image-gc-high-threshold 100)
+
 start_server() {
   local data=${SERVER_DATA:-$E2E_TMP/data}
   mkdir -p "$data"
   local port=${SERVER_PORT:-0}
   local agent_flags=(--disable-agent)
-  if [ -n "${SERVER_AGENT:-}" ]; then agent_flags=(); fi
+  if [ -n "${SERVER_AGENT:-}" ]; then agent_flags=("${NODE_DISK_FLAGS[@]}"); fi
   "$SKIFF_BIN" server --data-dir "$data" --port "$port" --bind-address 127.0.0.1 \
     "${agent_flags[@]}" "$@" >>"$E2E_TMP/server.log" 2>&1 &
   SERVER_PID=$!
@@ -193,5 +198,8 @@ agent_teardown() {
     ip link del "$bridge" 2>/dev/null || true
     nft delete table ip "skiff-$bridge" 2>/dev/null || true
     nft delete table ip "skiff-dns-$bridge" 2>/dev/null || true
+    for d in /sys/fs/cgroup/kubepods-"$bridge" /sys/fs/cgroup/*/kubepods-"$bridge"; do
+      [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    done
   done
 }

@@ -173,7 +173,7 @@ Result<std::string> render_resolv_conf(const PodResolvConfig& config) {
   return format_resolv_conf(c);
 }
 
-Status write_file_atomically(const std::string& path, const std::string& content) {
+Status write_file_atomically(const std::string& path, const std::string& content, bool sync) {
   std::string tmp = path + ".tmp-" + random_hex(4);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::Internal("create " + tmp + ": " + std::strerror(errno));
@@ -190,7 +190,7 @@ Status write_file_atomically(const std::string& path, const std::string& content
     done += static_cast<size_t>(n);
   }
   ::fchmod(fd, 0644);  // whatever the umask
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if ((sync && ::fsync(fd) != 0) || ::close(fd) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
     return Status::Internal("sync " + tmp + ": " + std::strerror(err));
@@ -213,9 +213,13 @@ Result<PodDnsFiles> write_pod_dns_files(const std::string& pod_dir, const PodHos
   auto resolv_text = render_resolv_conf(resolv);
   if (!resolv_text.ok()) return resolv_text.status();
   PodDnsFiles files{pod_dir + "/etc-hosts", pod_dir + "/resolv.conf", pod_dir + "/hostname"};
-  if (Status s = write_file_atomically(files.hosts, *hosts_text); !s.ok()) return s;
-  if (Status s = write_file_atomically(files.resolv_conf, *resolv_text); !s.ok()) return s;
-  if (Status s = write_file_atomically(files.hostname, hosts.hostname + "\n"); !s.ok()) return s;
+  // Not synced: the files are derived from the pod and written again whenever its sandbox
+  // is, as the kubelet writes them; the rename keeps readers from seeing half a file.
+  if (Status s = write_file_atomically(files.hosts, *hosts_text, false); !s.ok()) return s;
+  if (Status s = write_file_atomically(files.resolv_conf, *resolv_text, false); !s.ok()) return s;
+  if (Status s = write_file_atomically(files.hostname, hosts.hostname + "\n", false); !s.ok()) {
+    return s;
+  }
   return files;
 }
 

@@ -75,9 +75,10 @@ struct PodResolvConfig {
 // cannot be read for Default.
 Result<std::string> render_resolv_conf(const PodResolvConfig& config);
 
-// Writes `content` to `path` atomically (a temporary file beside it, fsync, rename), mode
-// 0644. Internal with the failing step and errno.
-Status write_file_atomically(const std::string& path, const std::string& content);
+// Writes `content` to `path` atomically (a temporary file beside it, fsync unless !sync,
+// rename), mode 0644. Internal with the failing step and errno.
+Status write_file_atomically(const std::string& path, const std::string& content,
+                             bool sync = true);
 
 // The files written by write_pod_dns_files.
 struct PodDnsFiles {

@@ -14,7 +14,9 @@
 #include <string>
 
 #include "agent/images/store.h"
+#include "agent/agent_internal.h"
 #include "agent/network/pod_network.h"
+#include "agent/pod_cgroups.h"
 #include "agent/runtime/runtime.h"
 #include "testing/test_server.h"
 #include "unit/agent/images/test_image.h"
@@ -95,6 +97,10 @@ class AgentTest : public ::testing::Test {
     options_.node_name = "agent-" + suffix;
     options_.data_dir = data_dir_->path();
     options_.bridge_name = "sk" + suffix;
+    // Whatever the host's free space: no DiskPressure, no image GC (tested on their own).
+    options_.eviction_nodefs_available_percent = 0;
+    options_.eviction_nodefs_inodes_free_percent = 0;
+    options_.image_gc_high_threshold_percent = 100;
     options_.pod_cidr = network::testing::free_pod_cidr();
     options_.crash_backoff_base = 300ms;
     options_.crash_backoff_max = 2s;
@@ -126,6 +132,7 @@ class AgentTest : public ::testing::Test {
         for (const auto& c : *all) (*rt)->remove(c.id);
       }
     }
+    (void)remove_recorded_pod_cgroups(options_.data_dir + "/agent", true);
     network::PodNetworkOptions no;
     no.state_dir = options_.data_dir + "/agent";
     no.pod_cidr = options_.pod_cidr;
@@ -508,6 +515,33 @@ TEST_F(AgentTest, ContainersOfPodsGoneWhileTheAgentWasDownAreRemoved) {
   ASSERT_TRUE(client_->remove(default_pods(), "gone", force).ok());
   start_agent();
   EXPECT_TRUE(eventually([&] { return containers_of(uid).empty(); }, 60s));
+}
+
+TEST(PodChangeTest, OnlyChangesBeyondTheStatusNeedASync) {
+  json a = {{"apiVersion", "v1"},
+            {"kind", "Pod"},
+            {"metadata",
+             {{"name", "p"}, {"uid", "u1"}, {"resourceVersion", "5"}, {"labels", {{"a", "1"}}}}},
+            {"spec", {{"containers", {{{"name", "c"}, {"image", "i"}}}}}},
+            {"status", {{"phase", "Pending"}}}};
+  json b = a;
+  b["status"]["phase"] = "Running";
+  b["metadata"]["resourceVersion"] = "6";
+  b["metadata"]["managedFields"] = json::array({{{"manager", "skiff-agent"}}});
+  EXPECT_FALSE(pod_changed_beyond_status(a, b));
+  json deleting = b;
+  deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z";
+  EXPECT_TRUE(pod_changed_beyond_status(b, deleting));
+  json relabelled = b;
+  relabelled["metadata"]["labels"]["a"] = "2";
+  EXPECT_TRUE(pod_changed_beyond_status(b, relabelled));
+  json unlabelled = b;
+  unlabelled["metadata"].erase("labels");
+  EXPECT_TRUE(pod_changed_beyond_status(b, unlabelled));
+  EXPECT_TRUE(pod_changed_beyond_status(unlabelled, b));
+  json respec = b;
+  respec["spec"]["containers"][0]["image"] = "j";
+  EXPECT_TRUE(pod_changed_beyond_status(b, respec));
 }
 
 }  // namespace

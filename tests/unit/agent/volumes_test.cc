@@ -23,6 +23,7 @@
 #include "agent/agent.h"
 #include "agent/images/store.h"
 #include "agent/network/pod_network.h"
+#include "agent/pod_cgroups.h"
 #include "agent/runtime/runtime.h"
 #include "common/base64.h"
 #include "testing/test_server.h"
@@ -577,6 +578,10 @@ class AgentVolumesTest : public ::testing::Test {
     options_.node_name = "vol-" + suffix;
     options_.data_dir = data_dir_->path();
     options_.bridge_name = "sk" + suffix;
+    // Whatever the host's free space: no DiskPressure, no image GC (tested on their own).
+    options_.eviction_nodefs_available_percent = 0;
+    options_.eviction_nodefs_inodes_free_percent = 0;
+    options_.image_gc_high_threshold_percent = 100;
     options_.pod_cidr = network::testing::free_pod_cidr();
     options_.crash_backoff_base = 300ms;
     options_.crash_backoff_max = 2s;
@@ -610,6 +615,7 @@ class AgentVolumesTest : public ::testing::Test {
         for (const auto& c : *all) (*rt)->remove(c.id);
       }
     }
+    (void)remove_recorded_pod_cgroups(options_.data_dir + "/agent", true);
     std::vector<std::string> left;
     {
       std::ifstream in("/proc/self/mountinfo");
