@@ -91,3 +91,41 @@ test_port_without_a_listener_reports_the_error() {
   expect_eq "$OUT" "hello from pfrefused"
   kill -TERM "$PF_PID"
 }
+
+# kubectl's plain SPDY/3.1 transport (KUBECTL_PORT_FORWARD_WEBSOCKETS=false; older kubectl):
+# POST with `Upgrade: SPDY/3.1` and `X-Stream-Protocol-Version: portforward.k8s.io`.
+test_port_forward_over_plain_spdy() {
+  start_httpd_pod pfspdy
+  KUBECTL_PORT_FORWARD_WEBSOCKETS=false start_port_forward pfspdy -v=7 pod/pfspdy :80
+  expect_contains "$(cat "$PF_OUT")" "POST https://"
+  expect_contains "$(cat "$PF_OUT")" "X-Stream-Protocol-Version: portforward.k8s.io"
+  expect_contains "$(cat "$PF_OUT")" "Response Status: 101 Switching Protocols"
+  run_ok fetch index.html
+  expect_eq "$OUT" "hello from pfspdy" "first connection"
+  expect_eq "$(fetch big.txt | md5sum)" "$(seq 1 300000 | md5sum)" "big.txt over SPDY"
+  # Two at once, both complete.
+  fetch big.txt >"$E2E_TMP/spdy-a.txt" &
+  local a=$!
+  fetch big.txt >"$E2E_TMP/spdy-b.txt" &
+  local b=$!
+  wait "$a" || fail "first parallel download"
+  wait "$b" || fail "second parallel download"
+  expect_eq "$(md5sum <"$E2E_TMP/spdy-a.txt")" "$(seq 1 300000 | md5sum)" "parallel a"
+  expect_eq "$(md5sum <"$E2E_TMP/spdy-b.txt")" "$(seq 1 300000 | md5sum)" "parallel b"
+  kill -TERM "$PF_PID"
+  # Toward the pod: what a local client sends arrives whole. (nc's stdin stays open: at its
+  # EOF nc would end its side of the connection, and kubectl then drops what it has not sent.)
+  kc run pfspdyin --image=docker.io/library/busybox:1.36 -- \
+    sh -c 'sleep 3600 | { nc -l -p 9000 >/tmp/recv; touch /tmp/done; }' >/dev/null
+  wait_until 60 kc wait --for=condition=Ready pod/pfspdyin --timeout=5s
+  KUBECTL_PORT_FORWARD_WEBSOCKETS=false start_port_forward pfspdyin pod/pfspdyin :9000
+  # nc listens (port 9000 is 2328 in /proc/net/tcp*) before kubectl's first connection.
+  wait_until 30 kc exec pfspdyin -- sh -c 'cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ":2328 "'
+  seq 1 200000 >"$E2E_TMP/spdy-up.txt"
+  bash -c "exec 3<>/dev/tcp/127.0.0.1/$PF_PORT && cat '$E2E_TMP/spdy-up.txt' >&3 && exec 3>&-" ||
+    fail "sending to the forwarded port"
+  wait_until 30 kc exec pfspdyin -- test -f /tmp/done
+  expect_eq "$(kc exec pfspdyin -- cat /tmp/recv | md5sum)" "$(md5sum <"$E2E_TMP/spdy-up.txt")" \
+    "bytes sent to the pod"
+  kill -TERM "$PF_PID"
+}

@@ -113,6 +113,39 @@ test_exec_output_exit_code_and_stdin() {
   expect_contains "$OUT" "container nope is not valid for pod ex"
 }
 
+# kubectl's plain SPDY/3.1 transport, as older kubectl versions and client-go's SPDY executor
+# use it: POST with `Upgrade: SPDY/3.1` and X-Stream-Protocol-Version, then SPDY streams.
+kc_spdy() { KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false kc "$@"; }
+
+test_exec_over_spdy_output_exit_code_and_stdin() {
+  kc run exs --image=$BB --restart=Never -- sleep 3600 >/dev/null
+  ready exs
+  # The request really is the SPDY upgrade (a POST with X-Stream-Protocol-Version; kubectl
+  # -v=7 prints the request and the answer's status; its WebSocket upgrade is a GET).
+  kc_spdy -v=7 exec exs -- echo hello >"$E2E_TMP/spdy1.out" 2>"$E2E_TMP/spdy1.err" ||
+    fail "exec over SPDY: $(cat "$E2E_TMP/spdy1.err")"
+  expect_eq "$(cat "$E2E_TMP/spdy1.out")" "hello" "exec output over SPDY"
+  expect_contains "$(cat "$E2E_TMP/spdy1.err")" "POST https://"
+  expect_contains "$(cat "$E2E_TMP/spdy1.err")" "X-Stream-Protocol-Version: v4.channel.k8s.io"
+  expect_contains "$(cat "$E2E_TMP/spdy1.err")" "Response Status: 101 Switching Protocols"
+  local rc=0
+  kc_spdy exec exs -- sh -c 'echo partial; echo oops >&2; exit 7' \
+    >"$E2E_TMP/spdy7.out" 2>"$E2E_TMP/spdy7.err" || rc=$?
+  expect_eq "$rc" 7 "exit code over SPDY"
+  expect_eq "$(cat "$E2E_TMP/spdy7.out")" "partial" "stdout over SPDY"
+  expect_contains "$(cat "$E2E_TMP/spdy7.err")" "oops"
+  expect_contains "$(cat "$E2E_TMP/spdy7.err")" "command terminated with exit code 7"
+  OUT=$(printf 'abc\ndef\n' | kc_spdy exec -i exs -- sh -c 'cat; echo done')
+  expect_eq "$OUT" $'abc\ndef\ndone' "stdin through exec -i over SPDY"
+  # More stdin than the SPDY windows and the pipe hold.
+  OUT=$(seq 1 200000 | kc_spdy exec -i exs -- wc -l)
+  expect_eq "$(echo "$OUT" | tr -d ' ')" "200000" "wc -l of 1.2 MB of stdin over SPDY"
+  OUT=$(script -qec "KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false kubectl --kubeconfig '$KUBECONFIG' --cache-dir '$E2E_TMP/kcache' exec -it exs -- sh -c 'test -t 0 && echo is-a-tty'" /dev/null </dev/null)
+  expect_contains "$OUT" "is-a-tty"
+  expect_fail kc_spdy exec exs -c nope -- true
+  expect_contains "$OUT" "container nope is not valid for pod exs"
+}
+
 test_attach_to_a_pod_with_stdin() {
   kc apply -f - >/dev/null <<EOF
 apiVersion: v1
@@ -137,6 +170,27 @@ EOF
   expect_contains "$OUT" "bye"
 }
 
+test_attach_over_spdy() {
+  kc apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: atts}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: atts
+    image: $BB
+    stdin: true
+    stdinOnce: true
+    command: ["sh", "-c", "while read l; do echo got:\$l; done; echo bye"]
+EOF
+  ready atts
+  OUT=$(printf 'hello\nworld\n' | kc_spdy attach -i atts 2>&1)
+  expect_contains "$OUT" "got:hello"
+  expect_contains "$OUT" "got:world"
+  wait_until 30 bash -c "[ \"\$(kubectl --kubeconfig '$KUBECONFIG' get pod atts -o jsonpath='{.status.phase}')\" = Succeeded ]"
+}
+
 test_run_interactive_attaches() {
   OUT=$(printf 'hi\n' | kc run runi -i --rm --restart=Never --image=$BB -- sh -c 'read l; echo got:$l' 2>&1)
   expect_contains "$OUT" "got:hi"
@@ -150,7 +204,7 @@ test_logs_and_exec_through_a_joined_agent() {
   data=$E2E_TMP/joined
   echo "$bridge" >>"$E2E_TMP/bridges"
   "$SKIFF_BIN" image import "$E2E_TMP/busybox" --data-dir "$data" >/dev/null
-  "$SKIFF_BIN" agent --server "https://127.0.0.1:$SERVER_PORT" \
+  "$SKIFF_BIN" agent "${NODE_DISK_FLAGS[@]}" --server "https://127.0.0.1:$SERVER_PORT" \
     --token "$(cat "$E2E_TMP/data/token")" --node-name "$node" --data-dir "$data" \
     --bridge-name "$bridge" --kubelet-port 0 >>"$E2E_TMP/joined.log" 2>&1 &
   pid=$!

@@ -64,7 +64,7 @@ test_skiff_agent_joins_as_a_second_node() {
   data=$E2E_TMP/joined
   echo "$bridge" >>"$E2E_TMP/bridges"
   "$SKIFF_BIN" image import "$E2E_TMP/busybox" --data-dir "$data" >/dev/null
-  "$SKIFF_BIN" agent --server "https://127.0.0.1:$SERVER_PORT" \
+  "$SKIFF_BIN" agent "${NODE_DISK_FLAGS[@]}" --server "https://127.0.0.1:$SERVER_PORT" \
     --token "$(cat "$E2E_TMP/data/token")" --node-name "$node" --data-dir "$data" \
     --bridge-name "$bridge" >>"$E2E_TMP/joined.log" 2>&1 &
   pid=$!
