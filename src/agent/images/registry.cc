@@ -1,6 +1,7 @@
 #include "agent/images/registry.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <type_traits>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -24,10 +26,66 @@ constexpr size_t kMaxManifestBytes = 4 << 20;
 constexpr size_t kMaxErrorBytes = 64 << 10;
 constexpr int64_t kProgressStep = 256 << 10;
 
-void global_init() {
+// libcurl, with the TLS, HTTP/2, IDN and authentication libraries it brings, is loaded when
+// the first registry client is made rather than with the binary (as systemd loads its
+// optional libraries), so that a node that never pulls does not carry it in memory.
+struct CurlApi {
+  decltype(&::curl_global_init) global_init;
+  decltype(&::curl_easy_init) easy_init;
+  decltype(&::curl_easy_cleanup) easy_cleanup;
+  decltype(&::curl_easy_reset) easy_reset;
+  decltype(&::curl_easy_setopt) easy_setopt;
+  decltype(&::curl_easy_getinfo) easy_getinfo;
+  decltype(&::curl_easy_perform) easy_perform;
+  decltype(&::curl_easy_strerror) easy_strerror;
+  decltype(&::curl_slist_append) slist_append;
+  decltype(&::curl_slist_free_all) slist_free_all;
+};
+
+// The loaded API, or nullptr with *error saying why it could not be loaded.
+const CurlApi* load_curl(std::string* error) {
   static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  static CurlApi api;
+  static bool loaded = false;
+  static std::string load_error;
+  std::call_once(once, [] {
+    void* h = ::dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (h == nullptr) {
+      const char* e = ::dlerror();
+      load_error = std::string("cannot load libcurl: ") + (e ? e : "unknown error");
+      return;
+    }
+    bool ok = true;
+    auto sym = [&](auto& fn, const char* name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(h, name));
+      if (fn == nullptr) ok = false;
+    };
+    sym(api.global_init, "curl_global_init");
+    sym(api.easy_init, "curl_easy_init");
+    sym(api.easy_cleanup, "curl_easy_cleanup");
+    sym(api.easy_reset, "curl_easy_reset");
+    sym(api.easy_setopt, "curl_easy_setopt");
+    sym(api.easy_getinfo, "curl_easy_getinfo");
+    sym(api.easy_perform, "curl_easy_perform");
+    sym(api.easy_strerror, "curl_easy_strerror");
+    sym(api.slist_append, "curl_slist_append");
+    sym(api.slist_free_all, "curl_slist_free_all");
+    if (!ok) {
+      load_error = "libcurl.so.4 lacks the functions skiff uses";
+      return;
+    }
+    api.global_init(CURL_GLOBAL_DEFAULT);
+    loaded = true;
+  });
+  if (!loaded) {
+    if (error) *error = load_error;
+    return nullptr;
+  }
+  return &api;
 }
+
+// REQUIRES: load_curl() succeeded.
+const CurlApi& lib() { return *load_curl(nullptr); }
 
 struct Challenge {
   std::string scheme;  // "bearer" or "basic", lowercase
@@ -118,7 +176,7 @@ size_t on_body(char* data, size_t size, size_t n, void* ud) {
   auto* r = static_cast<Response*>(ud);
   size_t len = size * n;
   long code = 0;
-  curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &code);
+  lib().easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &code);
   bool success = code >= 200 && code < 300;
   if (r->fd < 0 || !success) {
     size_t cap = success ? kMaxManifestBytes : kMaxErrorBytes;
@@ -214,7 +272,8 @@ struct RegistryClient::Impl {
   RegistryOptions options;
   std::string base_url;
   std::string authorization;  // the header value that last worked (or was obtained)
-  CURL* curl = nullptr;
+  CURL* curl = nullptr;  // null when libcurl could not be loaded (load_error says why)
+  std::string load_error;
   char errbuf[CURL_ERROR_SIZE] = {};
 
   Status perform(const std::string& url, const std::vector<std::string>& headers, Response& r,
@@ -229,45 +288,46 @@ struct RegistryClient::Impl {
 Status RegistryClient::Impl::perform(const std::string& url,
                                      const std::vector<std::string>& headers, Response& r,
                                      const std::string* post_body) {
-  curl_easy_reset(curl);
+  if (curl == nullptr) return Status::Unavailable(load_error);
+  lib().easy_reset(curl);
   errbuf[0] = 0;
   r.curl = curl;
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "skiff/0.1");
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, options.connect_timeout_seconds);
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, options.stall_timeout_seconds);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &r);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r);
-  if (!options.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options.ca_file.c_str());
+  lib().easy_setopt(curl, CURLOPT_URL, url.c_str());
+  lib().easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  lib().easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  lib().easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+  lib().easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
+  lib().easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  lib().easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  lib().easy_setopt(curl, CURLOPT_USERAGENT, "skiff/0.1");
+  lib().easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, options.connect_timeout_seconds);
+  lib().easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  lib().easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, options.stall_timeout_seconds);
+  lib().easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+  lib().easy_setopt(curl, CURLOPT_HEADERDATA, &r);
+  lib().easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+  lib().easy_setopt(curl, CURLOPT_WRITEDATA, &r);
+  if (!options.ca_file.empty()) lib().easy_setopt(curl, CURLOPT_CAINFO, options.ca_file.c_str());
   if (options.insecure_skip_tls_verify) {
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+    lib().easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+    lib().easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
   }
   if (post_body != nullptr) {
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, post_body->c_str());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(post_body->size()));
+    lib().easy_setopt(curl, CURLOPT_POSTFIELDS, post_body->c_str());
+    lib().easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(post_body->size()));
   }
   curl_slist* list = nullptr;
-  for (const auto& h : headers) list = curl_slist_append(list, h.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-  CURLcode rc = curl_easy_perform(curl);
-  curl_slist_free_all(list);
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.code);
+  for (const auto& h : headers) list = lib().slist_append(list, h.c_str());
+  lib().easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+  CURLcode rc = lib().easy_perform(curl);
+  lib().slist_free_all(list);
+  lib().easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.code);
   if (rc == CURLE_OK) return Status::Ok();
   if (r.write_errno != 0) return errno_status("write", "blob", r.write_errno);
   if (r.too_large) return Status::Invalid("response from " + url + " is larger than expected");
   long os_errno = 0;
-  curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
-  std::string detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+  lib().easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
+  std::string detail = errbuf[0] ? errbuf : lib().easy_strerror(rc);
   if (rc == CURLE_COULDNT_CONNECT && os_errno != 0) {
     detail = ascii_lower(std::strerror(static_cast<int>(os_errno)));
   }
@@ -368,17 +428,19 @@ Status RegistryClient::Impl::get(const std::string& url, const std::vector<std::
 
 RegistryClient::RegistryClient(std::string domain, std::string repository, RegistryOptions options)
     : impl_(std::make_unique<Impl>()) {
-  global_init();
   impl_->domain = std::move(domain);
   impl_->repository = std::move(repository);
   impl_->options = std::move(options);
   bool plain = impl_->options.plain_http.value_or(is_loopback_registry(impl_->domain));
   impl_->base_url = (plain ? "http://" : "https://") + registry_api_host(impl_->domain);
-  impl_->curl = curl_easy_init();
+  if (load_curl(&impl_->load_error) == nullptr) return;  // every request reports it
+  impl_->curl = lib().easy_init();
   if (impl_->curl == nullptr) std::abort();  // out of memory: nothing sensible to return
 }
 
-RegistryClient::~RegistryClient() { curl_easy_cleanup(impl_->curl); }
+RegistryClient::~RegistryClient() {
+  if (impl_->curl != nullptr) lib().easy_cleanup(impl_->curl);
+}
 
 const std::string& RegistryClient::base_url() const { return impl_->base_url; }
 
