@@ -19,6 +19,7 @@
 
 #include "agent/runtime/runtime.h"
 #include "agent/runtime/stats.h"
+#include "unit/agent/runtime/busybox_rootfs.h"
 
 namespace skiff::agent {
 namespace {
@@ -477,27 +478,13 @@ TEST(PodCgroupsV2ValuesTest, WeightMaxAndSubtreeControlAreWritten) {
 class PodCgroupsContainerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (::geteuid() != 0) {
-      skip_reason_ = "needs root to run containers";
-      return;
-    }
-    for (const char* bin : {"/usr/sbin/runc", "/usr/bin/conmon", "/bin/busybox"}) {
-      if (::access(bin, X_OK) != 0) {
-        skip_reason_ = std::string(bin) + " is missing (scripts/install-deps.sh test)";
-        return;
-      }
-    }
+    skip_reason_ = testing::container_test_skip_reason();
+    if (!skip_reason_.empty()) return;
     char tmpl[] = "/tmp/skiff-podcg-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     rootfs_ = dir_ + "/image";
-    for (const char* d : {"/bin", "/etc", "/tmp", "/proc", "/sys", "/dev"}) {
-      fs::create_directories(rootfs_ + d);
-    }
-    fs::copy_file("/bin/busybox", rootfs_ + "/bin/busybox");
-    for (const char* applet : {"sh", "echo", "cat", "sleep", "dd", "true"}) {
-      fs::create_symlink("busybox", rootfs_ + "/bin/" + applet);
-    }
+    testing::make_busybox_rootfs(rootfs_, {"sh", "echo", "cat", "sleep", "dd", "true"});
   }
 
   static void TearDownTestSuite() {

@@ -15,6 +15,7 @@
 
 #include "agent/runtime/cri_log.h"
 #include "agent/runtime/rootfs.h"
+#include "unit/agent/runtime/busybox_rootfs.h"
 
 namespace skiff::agent::runtime {
 namespace {
@@ -42,36 +43,21 @@ std::string log_text(const std::string& path) {
 class RuntimeTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (::geteuid() != 0) {
-      skip_reason_ = "needs root to run containers";
-      return;
-    }
-    for (const char* bin : {"/usr/sbin/runc", "/usr/bin/conmon", "/bin/busybox"}) {
-      if (::access(bin, X_OK) != 0) {
-        skip_reason_ = std::string(bin) + " is missing (scripts/install-deps.sh test)";
-        return;
-      }
-    }
+    skip_reason_ = testing::container_test_skip_reason();
+    if (!skip_reason_.empty()) return;
     char tmpl[] = "/tmp/skiff-rt-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     std::random_device rd;
     run_tag_ = std::to_string(rd() % 100000000);
     rootfs_ = dir_ + "/image";
-    for (const char* d : {"/bin", "/etc", "/tmp", "/proc", "/sys", "/dev", "/home/app", "/data"}) {
-      fs::create_directories(rootfs_ + d);
-    }
-    fs::permissions(rootfs_ + "/tmp", fs::perms::all | fs::perms::sticky_bit);
-    // busybox-static runs without any library in the rootfs.
-    fs::copy_file("/bin/busybox", rootfs_ + "/bin/busybox");
-    for (const char* applet :
-         {"sh", "echo", "cat", "sleep", "id", "hostname", "pwd", "grep", "touch", "head", "tail",
-          "test", "env", "ls", "true", "false", "tty", "rm", "mkdir"}) {
-      fs::create_symlink("busybox", rootfs_ + "/bin/" + applet);
-    }
-    std::ofstream(rootfs_ + "/etc/passwd") << "root:x:0:0:root:/root:/bin/sh\n"
-                                              "app:x:1000:1000:app:/home/app:/bin/sh\n";
-    std::ofstream(rootfs_ + "/etc/group") << "root:x:0:\napp:x:1000:\nextra:x:2000:app\n";
+    testing::make_busybox_rootfs(
+        rootfs_,
+        {"sh", "echo", "cat", "sleep", "id", "hostname", "pwd", "grep", "touch", "head", "tail",
+         "test", "env", "ls", "true", "false", "tty", "rm", "mkdir"},
+        {"/home/app", "/data"},
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n",
+        "root:x:0:\napp:x:1000:\nextra:x:2000:app\n");
   }
 
   static void TearDownTestSuite() {

@@ -33,6 +33,7 @@
 
 #include "agent/portforward/spdy.h"
 #include "agent/runtime/runtime.h"
+#include "unit/agent/runtime/busybox_rootfs.h"
 
 namespace skiff::agent::server {
 namespace {
@@ -63,33 +64,16 @@ struct ChannelOutput {
 class KubeletServerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (::geteuid() != 0) {
-      skip_reason_ = "needs root to run containers";
-      return;
-    }
-    for (const char* bin : {"/usr/sbin/runc", "/usr/bin/conmon", "/bin/busybox"}) {
-      if (::access(bin, X_OK) != 0) {
-        skip_reason_ = std::string(bin) + " is missing (scripts/install-deps.sh test)";
-        return;
-      }
-    }
+    skip_reason_ = testing::container_test_skip_reason();
+    if (!skip_reason_.empty()) return;
     char tmpl[] = "/tmp/skiff-ks-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     std::random_device rd;
     run_tag_ = std::to_string(rd() % 100000000);
     rootfs_ = dir_ + "/image";
-    for (const char* d : {"/bin", "/etc", "/tmp", "/proc", "/sys", "/dev"}) {
-      fs::create_directories(rootfs_ + d);
-    }
-    fs::permissions(rootfs_ + "/tmp", fs::perms::all | fs::perms::sticky_bit);
-    fs::copy_file("/bin/busybox", rootfs_ + "/bin/busybox");
-    for (const char* applet : {"sh", "echo", "cat", "sleep", "test", "touch", "stty", "tty", "true",
-                               "false", "seq", "head", "wc"}) {
-      fs::create_symlink("busybox", rootfs_ + "/bin/" + applet);
-    }
-    std::ofstream(rootfs_ + "/etc/passwd") << "root:x:0:0:root:/root:/bin/sh\n";
-    std::ofstream(rootfs_ + "/etc/group") << "root:x:0:\n";
+    testing::make_busybox_rootfs(rootfs_, {"sh", "echo", "cat", "sleep", "test", "touch", "stty",
+                                           "tty", "true", "false", "seq", "head", "wc"});
   }
 
   static void TearDownTestSuite() {
