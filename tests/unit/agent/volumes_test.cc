@@ -28,6 +28,7 @@
 #include "common/base64.h"
 #include "testing/test_server.h"
 #include "unit/agent/images/test_image.h"
+#include "unit/agent/agent_fixture.h"
 #include "unit/agent/network/net_test_util.h"
 
 namespace skiff::agent {
@@ -543,57 +544,20 @@ TEST_F(VolumeManagerTest, EnvFromConfigMapsAndSecrets) {
 
 constexpr char kImage[] = "skiff.test/busybox:1.0";
 
-void write_busybox_layout(const std::string& dir, const std::string& scratch) {
-  using images::testing::TarEntry;
-  std::vector<TarEntry> entries = {
-      {"bin/", '5', "", "", 0755},
-      {"bin/busybox", '0', images::testing::read_all("/bin/busybox"), "", 0755},
-      {"etc/", '5', "", "", 0755},
-      {"etc/passwd", '0', "root:x:0:0:root:/root:/bin/sh\n", "", 0644},
-      {"etc/group", '0', "root:x:0:\n", "", 0644},
-      {"tmp/", '5', "", "", 01777},
-  };
-  for (const char* applet : {"sh", "sleep", "echo", "cat", "true", "false", "ls", "test", "cp"}) {
-    entries.push_back({std::string("bin/") + applet, '2', "", "busybox", 0777});
-  }
-  json rc = {{"Cmd", {"sh"}}, {"Env", {"PATH=/bin"}}};
-  auto img = images::testing::make_image({images::testing::make_tar(entries)}, {true}, scratch, rc);
-  img.write_oci_layout(dir, "1.0");
-}
-
 class AgentVolumesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root (runc, overlayfs, network namespaces)";
-    for (const char* bin :
-         {"/usr/sbin/runc", "/usr/bin/conmon", "/bin/busybox", "/usr/lib/cni/bridge"}) {
-      if (::access(bin, X_OK) != 0) GTEST_SKIP() << bin << " is missing (scripts/install-deps.sh)";
-    }
+    if (auto why = testing::agent_test_skip_reason(); !why.empty()) GTEST_SKIP() << why;
     ASSERT_TRUE(server_.ok());
     client_ = server_.client("skiff-agent-volumes-test");
     data_dir_ = std::make_unique<network::testing::TempDir>("skiff-agent-vol-");
     host_dir_ = data_dir_->path() + "/host";
     fs::create_directories(host_dir_);
-    std::string suffix = network::testing::unique_suffix();
-    options_.node_name = "vol-" + suffix;
-    options_.data_dir = data_dir_->path();
-    options_.bridge_name = "sk" + suffix;
-    // Whatever the host's free space: no DiskPressure, no image GC (tested on their own).
-    options_.eviction_nodefs_available_percent = 0;
-    options_.eviction_nodefs_inodes_free_percent = 0;
-    options_.image_gc_high_threshold_percent = 100;
-    options_.pod_cidr = network::testing::free_pod_cidr();
-    options_.crash_backoff_base = 300ms;
-    options_.crash_backoff_max = 2s;
-    options_.relist_interval = 200ms;
+    options_ = testing::test_agent_options("vol", data_dir_->path());
     ASSERT_FALSE(options_.pod_cidr.empty()) << "no free 10.x.y.0/24 on this host";
-    images::testing::TempDir scratch;
-    write_busybox_layout(scratch.path() + "/layout", scratch.path());
-    auto store = images::ImageStore::open(options_.data_dir);
-    ASSERT_TRUE(store.ok()) << store.status().to_string();
-    images::ImportOptions io;
-    io.name = "skiff.test/busybox";
-    ASSERT_TRUE((*store)->import(scratch.path() + "/layout", io).ok());
+    Status imported = testing::import_busybox_image(
+        options_.data_dir, {"sh", "sleep", "echo", "cat", "true", "false", "ls", "test", "cp"});
+    ASSERT_TRUE(imported.ok()) << imported.to_string();
     auto sa = client_->create(
         client::resources::kServiceAccounts.in("default"),
         typed(client::resources::kServiceAccounts, {{"metadata", {{"name", "default"}}}}));
@@ -606,34 +570,7 @@ class AgentVolumesTest : public ::testing::Test {
   void TearDown() override {
     agent_.reset();
     if (data_dir_ == nullptr) return;
-    runtime::RuntimeOptions ro;
-    ro.root_dir = options_.data_dir + "/agent/runtime";
-    auto rt = runtime::ContainerRuntime::open(ro);
-    if (rt.ok()) {
-      auto all = (*rt)->list();
-      if (all.ok()) {
-        for (const auto& c : *all) (*rt)->remove(c.id);
-      }
-    }
-    (void)remove_recorded_pod_cgroups(options_.data_dir + "/agent", true);
-    std::vector<std::string> left;
-    {
-      std::ifstream in("/proc/self/mountinfo");
-      std::string line;
-      while (std::getline(in, line)) {
-        std::istringstream f(line);
-        std::string a, b, c, d, point;
-        f >> a >> b >> c >> d >> point;
-        if (point.rfind(data_dir_->path() + "/", 0) == 0) left.push_back(point);
-      }
-    }
-    std::sort(left.rbegin(), left.rend());
-    for (const auto& p : left) ::umount2(p.c_str(), MNT_DETACH);
-    network::PodNetworkOptions no;
-    no.state_dir = options_.data_dir + "/agent";
-    no.pod_cidr = options_.pod_cidr;
-    no.bridge_name = options_.bridge_name;
-    network::cleanup_pod_network(no);
+    testing::remove_agent_leftovers(options_);
     data_dir_.reset();
   }
 
