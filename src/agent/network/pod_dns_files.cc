@@ -203,6 +203,34 @@ Status write_file_atomically(const std::string& path, const std::string& content
   return Status::Ok();
 }
 
+Status overwrite_file_in_place(const std::string& path, const std::string& content) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    if (err == ENOENT) return Status::NotFound(path + " does not exist");
+    return Status::Internal("open " + path + ": " + std::strerror(err));
+  }
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return Status::Internal("write " + path + ": " + std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0) return Status::Internal("close " + path + ": " + std::strerror(errno));
+  return Status::Ok();
+}
+
+Status update_pod_hosts_file(const std::string& pod_dir, const PodHostsConfig& hosts) {
+  auto text = render_hosts_file(hosts);
+  if (!text.ok()) return text.status();
+  return overwrite_file_in_place(pod_dir + "/etc-hosts", *text);
+}
+
 Result<PodDnsFiles> write_pod_dns_files(const std::string& pod_dir, const PodHostsConfig& hosts,
                                         const PodResolvConfig& resolv) {
   if (::mkdir(pod_dir.c_str(), 0755) != 0 && errno != EEXIST) {

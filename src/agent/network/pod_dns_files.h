@@ -80,6 +80,12 @@ Result<std::string> render_resolv_conf(const PodResolvConfig& config);
 Status write_file_atomically(const std::string& path, const std::string& content,
                              bool sync = true);
 
+// Replaces the content of the existing file `path` in place: same inode, so that a bind
+// mount of the file shows the new content. Readers may see a partial file meanwhile, so this
+// is for files nobody reads yet (a container's /etc/hosts before the container starts).
+// NotFound when the file does not exist; Internal with the failing step and errno otherwise.
+Status overwrite_file_in_place(const std::string& path, const std::string& content);
+
 // The files written by write_pod_dns_files.
 struct PodDnsFiles {
   std::string hosts;        // <pod dir>/etc-hosts
@@ -90,5 +96,9 @@ struct PodDnsFiles {
 // Renders and writes the three files into `pod_dir` (created if missing). Errors as above.
 Result<PodDnsFiles> write_pod_dns_files(const std::string& pod_dir, const PodHostsConfig& hosts,
                                         const PodResolvConfig& resolv);
+
+// Renders the hosts file and writes it over <pod_dir>/etc-hosts in place (see
+// overwrite_file_in_place), for containers created before the pod had its IP. Errors as above.
+Status update_pod_hosts_file(const std::string& pod_dir, const PodHostsConfig& hosts);
 
 }  // namespace skiff::agent::network

@@ -4,14 +4,18 @@
 
 #include <algorithm>
 #include <cctype>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
+#include <system_error>
+#include <thread>
 
 #include "agent/network/cni.h"
 #include "agent/network/cni_iptables.h"
@@ -282,10 +286,13 @@ struct PodNetwork::Impl {
     if (it != pod_locks.end() && it->second.use_count() == 1) pod_locks.erase(it);
   }
 
+  // Not synced: a record outlives agent crashes (which is what it is for) in the page cache;
+  // after a host crash the namespaces and iptables rules it describes are gone as well, and
+  // host-local's allocation files are not synced either.
   Status save(const SandboxRecord& r) {
     return write_file_atomically(
         record_path(options, r.sandbox.pod_uid),
-        record_to_json(r).dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+        record_to_json(r).dump(2, ' ', false, json::error_handler_t::replace) + "\n", false);
   }
   Status forget(const std::string& uid) {
     std::error_code ec;
@@ -302,7 +309,11 @@ struct PodNetwork::Impl {
     return it->second;
   }
 
-  Result<PodSandbox> create_locked(const PodSandboxRequest& req, const std::string& hostname);
+  // Creates the sandbox; `on_namespaces` (may be empty) is called with the sandbox's
+  // namespaces once they exist, before the network attach. A ready and alive sandbox is
+  // returned as it is, without the call. REQUIRES: the pod's lock is held.
+  Result<PodSandbox> create_locked(const PodSandboxRequest& req, const std::string& hostname,
+                                   const std::function<void(const PodSandbox&)>& on_namespaces);
   Status remove_locked(const std::string& uid);
 };
 
@@ -394,7 +405,10 @@ Result<std::unique_ptr<PodNetwork>> PodNetwork::open(PodNetworkOptions options) 
   return std::unique_ptr<PodNetwork>(new PodNetwork(std::move(impl)));
 }
 
-Result<PodSandbox> PodNetwork::create_sandbox(const PodSandboxRequest& request) {
+namespace {
+
+// Checks a create request; returns the pod's UTS hostname.
+Result<std::string> validate_request(const PodSandboxRequest& request) {
   if (!valid_pod_uid(request.pod_uid)) {
     return Status::Invalid("invalid pod uid \"" + request.pod_uid + "\"");
   }
@@ -415,17 +429,114 @@ Result<PodSandbox> PodNetwork::create_sandbox(const PodSandboxRequest& request) 
       return Status::Invalid("port mapping protocol \"" + m.protocol + "\": want TCP, UDP or SCTP");
     }
   }
+  return hostname;
+}
+
+}  // namespace
+
+Result<PodSandbox> PodNetwork::create_sandbox(const PodSandboxRequest& request) {
+  auto hostname = validate_request(request);
+  if (!hostname.ok()) return hostname.status();
   auto lock = impl_->pod_lock(request.pod_uid);
   Result<PodSandbox> result = [&] {
     std::lock_guard<std::mutex> l(*lock);
-    return impl_->create_locked(request, hostname);
+    return impl_->create_locked(request, *hostname, nullptr);
   }();
   lock.reset();
   return result;
 }
 
-Result<PodSandbox> PodNetwork::Impl::create_locked(const PodSandboxRequest& req,
-                                                   const std::string& hostname) {
+struct PendingPodSandbox::State {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool namespaces_ready = false;             // guarded by mu
+  PodSandbox namespaces;                     // guarded by mu; set with namespaces_ready
+  std::optional<Result<PodSandbox>> result;  // guarded by mu: set when the creation ended
+  std::thread creator;                       // joined by whoever owns the State last
+
+  void reach_namespaces(const PodSandbox& s) {
+    std::lock_guard<std::mutex> l(mu);
+    namespaces = s;
+    namespaces_ready = true;
+    cv.notify_all();
+  }
+  void finish(Result<PodSandbox> r) {
+    std::lock_guard<std::mutex> l(mu);
+    if (!namespaces_ready && r.ok()) {
+      namespaces = *r;
+      namespaces_ready = true;
+    }
+    result = std::move(r);
+    cv.notify_all();
+  }
+  void join() {
+    if (creator.joinable()) creator.join();
+  }
+};
+
+PendingPodSandbox::PendingPodSandbox(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+PendingPodSandbox::~PendingPodSandbox() { state_->join(); }
+
+const PodSandbox& PendingPodSandbox::namespaces() const { return state_->namespaces; }
+
+Result<PodSandbox> PendingPodSandbox::wait() {
+  {
+    std::unique_lock<std::mutex> l(state_->mu);
+    state_->cv.wait(l, [&] { return state_->result.has_value(); });
+  }
+  state_->join();
+  return *state_->result;
+}
+
+Result<std::unique_ptr<PendingPodSandbox>> PodNetwork::begin_create_sandbox(
+    const PodSandboxRequest& request) {
+  auto hostname = validate_request(request);
+  if (!hostname.ok()) return hostname.status();
+  auto state = std::make_shared<PendingPodSandbox::State>();
+  {
+    // The common case on every sync after the first: nothing to create.
+    auto lock = impl_->pod_lock(request.pod_uid);
+    std::lock_guard<std::mutex> l(*lock);
+    auto existing = impl_->find(request.pod_uid);
+    if (existing && existing->ready &&
+        sandbox_namespaces_alive(
+            sandbox_namespace_paths(netns_root(impl_->options), request.pod_uid))) {
+      state->finish(existing->sandbox);
+      return std::unique_ptr<PendingPodSandbox>(new PendingPodSandbox(state));
+    }
+  }
+  Impl* impl = impl_.get();
+  auto create = [impl, state, request, hostname = *hostname] {
+    auto lock = impl->pod_lock(request.pod_uid);
+    std::lock_guard<std::mutex> l(*lock);
+    state->finish(impl->create_locked(request, hostname, [&](const PodSandbox& s) {
+      state->reach_namespaces(s);
+    }));
+  };
+  try {
+    state->creator = std::thread(create);
+  } catch (const std::system_error& e) {
+    SKIFF_LOG(Warn) << "creating the sandbox of pod " << request.pod_uid
+                    << " without a thread of its own: " << e.what();
+    create();
+  }
+  bool namespaces_ready = false;
+  {
+    std::unique_lock<std::mutex> l(state->mu);
+    state->cv.wait(l, [&] { return state->namespaces_ready || state->result.has_value(); });
+    namespaces_ready = state->namespaces_ready;
+  }
+  if (!namespaces_ready) {
+    state->join();
+    return state->result->status();
+  }
+  return std::unique_ptr<PendingPodSandbox>(new PendingPodSandbox(std::move(state)));
+}
+
+Result<PodSandbox> PodNetwork::Impl::create_locked(
+    const PodSandboxRequest& req, const std::string& hostname,
+    const std::function<void(const PodSandbox&)>& on_namespaces) {
   const std::string& uid = req.pod_uid;
   SandboxNamespacePaths paths = sandbox_namespace_paths(netns_root(options), uid);
   if (auto existing = find(uid)) {
@@ -464,6 +575,7 @@ Result<PodSandbox> PodNetwork::Impl::create_locked(const PodSandboxRequest& req,
 
   auto ns = create_sandbox_namespaces(netns_root(options), uid, hostname);
   if (!ns.ok()) return fail(ns.status());
+  if (on_namespaces) on_namespaces(s);
   CniRuntime rt = runtime_for(options, s, true);
   CniRuntime lo = rt;
   lo.ifname = "lo";

@@ -20,6 +20,12 @@
 //   // runc: namespaces [{type: network, path: sandbox->net_ns}, {type: ipc, ...}, ...]
 //   // status.podIP = sandbox->pod_ip
 //   (*net)->remove_sandbox(uid);
+//
+// A pod start overlaps the network attach with creating its containers:
+//   auto pending = (*net)->begin_create_sandbox(request);  // the namespaces exist now
+//   // runc create with (*pending)->namespaces().net_ns, ...
+//   auto sandbox = (*pending)->wait();                      // attached (or torn down)
+//   // runc start
 #pragma once
 
 #include <chrono>
@@ -79,6 +85,33 @@ struct PodSandbox {
   std::vector<HostPortMapping> port_mappings;
 };
 
+// A sandbox whose creation has begun (PodNetwork::begin_create_sandbox): its namespaces
+// exist, so containers can be created in them, while the network attach (CNI ADD) may still
+// run on a thread of its own. Containers must not start before wait() returned the sandbox.
+// Destroying it waits for the attach (whose outcome stands: a ready sandbox stays). Not
+// thread-safe; the PodNetwork must outlive it.
+class PendingPodSandbox {
+ public:
+  ~PendingPodSandbox();
+  PendingPodSandbox(const PendingPodSandbox&) = delete;
+  PendingPodSandbox& operator=(const PendingPodSandbox&) = delete;
+
+  // The sandbox's identity, hostname and namespace paths; the network fields (pod_ip, ...)
+  // are filled in only once wait() succeeded.
+  const PodSandbox& namespaces() const;
+  // Waits for the attach to finish. Returns the ready sandbox, or the error create_sandbox
+  // would return (the sandbox is then torn down, namespaces included). Calls after the first
+  // return the same answer at once.
+  Result<PodSandbox> wait();
+
+  struct State;
+
+ private:
+  friend class PodNetwork;
+  explicit PendingPodSandbox(std::shared_ptr<State> state);
+  std::shared_ptr<State> state_;
+};
+
 // Thread-safe. Calls for different pods run concurrently; calls for the same pod are
 // serialized.
 class PodNetwork {
@@ -100,6 +133,13 @@ class PodNetwork {
   // Invalid for a bad request; the CNI plugins' errors as cni.h describes (everything set up
   // so far is undone then); Internal for namespace or state-dir failures.
   Result<PodSandbox> create_sandbox(const PodSandboxRequest& request);
+
+  // create_sandbox in two steps: returns once the pod's namespaces exist, leaving the network
+  // attach to run in the background (see PendingPodSandbox), so that containers can be created
+  // meanwhile. For a sandbox that is ready and alive it returns at once, already finished.
+  // The errors of create_sandbox that come before the attach (invalid request, namespaces,
+  // state dir, tearing down a stale sandbox); the attach's own errors come from wait().
+  Result<std::unique_ptr<PendingPodSandbox>> begin_create_sandbox(const PodSandboxRequest& request);
 
   // Detaches the pod from the network (CNI DEL: veth, IP allocation, iptables rules) and
   // deletes its namespaces and record. Idempotent: OK for an unknown pod, and also when the

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -186,6 +188,30 @@ TEST(PodDnsFilesTest, WritesHostsResolvConfAndHostnameIntoThePodDir) {
     ++n;
   }
   EXPECT_EQ(n, 3u);
+}
+
+TEST(PodDnsFilesTest, HostsFileGetsThePodIpInPlaceForContainersCreatedBeforeIt) {
+  testing::TempDir dir;
+  PodHostsConfig hosts;
+  hosts.hostname = "early";
+  hosts.host_aliases.push_back({"10.1.2.3", {"db"}});
+  auto files = write_pod_dns_files(dir.path() + "/pod", hosts, cluster_first());
+  ASSERT_TRUE(files.ok()) << files.status().to_string();
+  EXPECT_EQ(slurp(files->hosts).find("\tearly\n"), std::string::npos) << slurp(files->hosts);
+  // A second name for the file stands for a container's bind mount of it: both see the inode.
+  const std::string mounted = dir.path() + "/mounted-hosts";
+  ASSERT_EQ(::link(files->hosts.c_str(), mounted.c_str()), 0) << std::strerror(errno);
+  hosts.pod_ip = "10.42.0.77";
+  Status s = update_pod_hosts_file(dir.path() + "/pod", hosts);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  std::string seen = slurp(mounted);
+  EXPECT_NE(seen.find("10.42.0.77\tearly\n"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("10.1.2.3\tdb\n"), std::string::npos) << seen;
+  EXPECT_EQ(seen, slurp(files->hosts));
+  // A shorter content leaves nothing of the longer one behind.
+  ASSERT_TRUE(overwrite_file_in_place(mounted, "short\n").ok());
+  EXPECT_EQ(slurp(files->hosts), "short\n");
+  EXPECT_TRUE(update_pod_hosts_file(dir.path() + "/none", hosts).is_not_found());
 }
 
 }  // namespace

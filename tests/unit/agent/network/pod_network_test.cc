@@ -422,6 +422,76 @@ TEST_F(PodNetworkTest, ASandboxWhoseNamespacesDiedIsCreatedAnew) {
   EXPECT_TRUE(net.check_sandbox(r.pod_uid).ok()) << net.check_sandbox(r.pod_uid).to_string();
 }
 
+TEST_F(PodNetworkTest, BeginCreateGivesTheNamespacesBeforeTheNetworkIsAttached) {
+  ASSERT_TRUE(open());
+  PodNetwork& net = *net_;
+  PodSandboxRequest r = request("early");
+  auto pending = net.begin_create_sandbox(r);
+  ASSERT_TRUE(pending.ok()) << pending.status().to_string();
+  const PodSandbox& ns = (*pending)->namespaces();
+  EXPECT_EQ(ns.pod_uid, r.pod_uid);
+  EXPECT_TRUE(is_namespace_mount(ns.net_ns));
+  EXPECT_TRUE(is_namespace_mount(ns.ipc_ns));
+  EXPECT_EQ(hostname_in(ns.uts_ns), "early");
+  auto s = (*pending)->wait();
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  EXPECT_EQ(s->net_ns, ns.net_ns);
+  EXPECT_EQ(s->pod_ip.rfind(prefix_, 0), 0u) << s->pod_ip;
+  EXPECT_TRUE(link_exists(s->host_interface));
+  EXPECT_TRUE(net.check_sandbox(r.pod_uid).ok()) << net.check_sandbox(r.pod_uid).to_string();
+  auto recorded = net.get_sandbox(r.pod_uid);
+  ASSERT_TRUE(recorded.ok()) << recorded.status().to_string();
+  EXPECT_EQ(recorded->pod_ip, s->pod_ip);
+  // Waiting again gives the same answer.
+  auto again = (*pending)->wait();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->pod_ip, s->pod_ip);
+  // A sandbox that exists is returned finished, unchanged.
+  auto existing = net.begin_create_sandbox(r);
+  ASSERT_TRUE(existing.ok()) << existing.status().to_string();
+  EXPECT_EQ((*existing)->namespaces().pod_ip, s->pod_ip);
+  auto same = (*existing)->wait();
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->host_interface, s->host_interface);
+  EXPECT_EQ(net.list_sandboxes().size(), 1u);
+}
+
+TEST_F(PodNetworkTest, DroppingAPendingSandboxStillFinishesItsAttach) {
+  ASSERT_TRUE(open());
+  PodNetwork& net = *net_;
+  PodSandboxRequest r = request("dropped");
+  {
+    auto pending = net.begin_create_sandbox(r);
+    ASSERT_TRUE(pending.ok()) << pending.status().to_string();
+  }
+  auto s = net.get_sandbox(r.pod_uid);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  EXPECT_TRUE(net.check_sandbox(r.pod_uid).ok()) << net.check_sandbox(r.pod_uid).to_string();
+  EXPECT_TRUE(net.remove_sandbox(r.pod_uid).ok());
+  EXPECT_FALSE(file_exists(ipam_file(s->pod_ip)));
+}
+
+TEST_F(PodNetworkTest, AFailedAttachIsReportedByWaitAndLeavesNothingBehind) {
+  options_.pod_cidr = testing::free_pod_cidr(30);  // room for one pod
+  ASSERT_TRUE(open());
+  PodNetwork& net = *net_;
+  ASSERT_TRUE(net.create_sandbox(request("fits")).ok());
+  PodSandboxRequest r = request("does-not-fit");
+  auto pending = net.begin_create_sandbox(r);
+  ASSERT_TRUE(pending.ok()) << pending.status().to_string();
+  EXPECT_EQ((*pending)->namespaces().pod_uid, r.pod_uid);
+  auto s = (*pending)->wait();
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("no IP addresses available"), std::string::npos)
+      << s.status().to_string();
+  EXPECT_FALSE(file_exists(options_.state_dir + "/netns/" + r.pod_uid));
+  EXPECT_FALSE(file_exists(options_.state_dir + "/network/pods/" + r.pod_uid + ".json"));
+  EXPECT_TRUE(net.get_sandbox(r.pod_uid).status().is_not_found());
+  EXPECT_EQ(net.list_sandboxes().size(), 1u);
+  PodSandboxRequest bad = request("");
+  EXPECT_EQ(net.begin_create_sandbox(bad).status().code(), StatusCode::kInvalid);
+}
+
 TEST_F(PodNetworkTest, CheckReportsAPodWhoseVethWasRemoved) {
   ASSERT_TRUE(open());
   PodNetwork& net = *net_;

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -138,6 +139,12 @@ class RuntimeTest : public ::testing::Test {
     return false;
   }
 
+  // Whether the log holds `text` within a moment.
+  bool wait_for_log_briefly(const std::string& path, const std::string& text) {
+    std::this_thread::sleep_for(300ms);
+    return log_text(path).find(text) != std::string::npos;
+  }
+
   static inline std::string skip_reason_;
   static inline std::string dir_;
   static inline std::string rootfs_;
@@ -197,6 +204,57 @@ TEST_F(RuntimeTest, GracefulStopLetsTheTrapHandlerRun) {
   EXPECT_EQ(st->state, ContainerState::kExited);
   EXPECT_EQ(st->exit_code, 0);
   EXPECT_NE(log_text(c.log_path).find("got-term"), std::string::npos);
+}
+
+// What `runc state` says about the container ("" when runc does not know it).
+std::string runc_status(const std::string& root_dir, const std::string& id) {
+  std::string cmd = "runc --root '" + root_dir + "/runc' state '" + id + "' 2>/dev/null";
+  FILE* f = ::popen(cmd.c_str(), "r");
+  if (f == nullptr) return "";
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  ::pclose(f);
+  auto at = out.find("\"status\": \"");
+  if (at == std::string::npos) return "";
+  at += 11;
+  return out.substr(at, out.find('"', at) - at);
+}
+
+TEST_F(RuntimeTest, StartRunsACreatedContainerOnceAsRuncSeesIt) {
+  auto c = config("startonce", {"sh", "-c", "echo started; sleep 30"});
+  ASSERT_TRUE(runtime_->create(c).ok());
+  auto created = runtime_->status(c.id);
+  ASSERT_TRUE(created.ok()) << created.status().to_string();
+  EXPECT_EQ(created->state, ContainerState::kCreated);
+  EXPECT_EQ(runc_status(runtime_->options().root_dir, c.id), "created");
+  EXPECT_FALSE(wait_for_log_briefly(c.log_path, "started"));
+
+  Status s = runtime_->start(c.id);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  EXPECT_TRUE(wait_for_log(c.log_path, "started"));
+  auto running = runtime_->status(c.id);
+  ASSERT_TRUE(running.ok());
+  EXPECT_EQ(running->state, ContainerState::kRunning);
+  EXPECT_TRUE(running->started_at.has_value());
+  EXPECT_EQ(runc_status(runtime_->options().root_dir, c.id), "running");
+  // A running container is not started twice, nor is a stopped one.
+  EXPECT_FALSE(runtime_->start(c.id).ok());
+  ASSERT_TRUE(runtime_->stop(c.id, 0s).ok());
+  EXPECT_FALSE(runtime_->start(c.id).ok());
+}
+
+TEST_F(RuntimeTest, StartFailsForAContainerKilledBeforeItStarted) {
+  auto c = config("killedfirst", {"sh", "-c", "echo should-not-run"});
+  ASSERT_TRUE(runtime_->create(c).ok());
+  ASSERT_TRUE(runtime_->kill(c.id, SIGKILL).ok());
+  auto exited = runtime_->wait(c.id, 30s);
+  ASSERT_TRUE(exited.ok()) << exited.status().to_string();
+  EXPECT_EQ(exited->state, ContainerState::kExited);
+  Status s = runtime_->start(c.id);
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(log_text(c.log_path).find("should-not-run"), std::string::npos);
 }
 
 TEST_F(RuntimeTest, StopKillsAProcessIgnoringSigtermAfterTheGracePeriod) {
