@@ -312,7 +312,8 @@ Status run_stream(StreamState& st, const http::request<http::string_body>& req) 
   // A watch stays open as long as the server wants; only the headers had a deadline.
   tcp_stream.expires_never();
   unsigned status = parser.get().result_int();
-  std::vector<char> buf(64 * 1024);
+  // One TLS record's worth: a larger buffer only sits in every watch's memory.
+  std::vector<char> buf(16 * 1024);
   while (!parser.is_done()) {
     if (st.is_stopped()) return Status::Ok();
     parser.get().body().data = buf.data();
@@ -429,6 +430,8 @@ Result<std::shared_ptr<HttpsTransport>> HttpsTransport::create(HttpsOptions opti
   }
   auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
   SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  // Idle connections (watches, pooled ones) give their record buffers back.
+  SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
   error_code ec;
   if (options.ca_pem.empty()) {
     ctx->set_default_verify_paths(ec);

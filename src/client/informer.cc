@@ -95,6 +95,11 @@ struct Informer::Impl {
   Client& client;
   const ResourceRef ref;
   const ListOptions selectors;
+  TransformFn transform;  // set before start(), then constant
+
+  ObjectPtr transformed(ObjectPtr obj) const {
+    return transform && obj ? transform(std::move(obj)) : obj;
+  }
 
   mutable std::mutex mu;
   std::condition_variable cv;               // the queue or `stopping` changed
@@ -295,7 +300,10 @@ struct Informer::Impl {
       // Later pages may be newer than the first; watching from the first page's version
       // replays what changed meanwhile, and events older than the cache are skipped.
       if (list_rv.empty()) list_rv = page->resource_version;
-      for (auto& item : page->items) fresh[object_key(*item)] = std::move(item);
+      for (auto& item : page->items) {
+        std::string key = object_key(*item);
+        fresh[std::move(key)] = transformed(std::move(item));
+      }
       if (page->continue_token.empty()) break;
       if (is_stopping()) return Status::Ok();
       o.continue_token = page->continue_token;
@@ -334,8 +342,9 @@ struct Informer::Impl {
     return Status::Ok();
   }
 
-  void apply(const WatchEvent& ev) {
-    if (!ev.object) return;
+  void apply(const WatchEvent& event) {
+    if (!event.object) return;
+    WatchEvent ev{event.type, transformed(event.object)};
     const std::string key = object_key(*ev.object);
     const std::string& rv = resource_version_of(*ev.object);
     std::optional<Notification> note;
@@ -527,6 +536,20 @@ void Informer::add_index(const std::string& name, IndexFn fn) {
     e.index_values[i] = m.index_fns[i](*e.obj);
     for (const auto& v : e.index_values[i]) m.indexes[i][v].insert(key);
   }
+}
+
+void Informer::set_transform(TransformFn fn) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->transform = std::move(fn);
+}
+
+ObjectPtr strip_managed_fields(ObjectPtr obj) {
+  if (!obj || !obj->is_object()) return obj;
+  auto m = obj->find("metadata");
+  if (m == obj->end() || !m->is_object() || !m->contains("managedFields")) return obj;
+  auto out = std::make_shared<nlohmann::json>(*obj);
+  (*out)["metadata"].erase("managedFields");
+  return out;
 }
 
 void Informer::start() {

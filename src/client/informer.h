@@ -34,6 +34,12 @@ struct InformerHandlers {
 
 // Values under which an object is indexed (e.g. its spec.nodeName, its owners' uids).
 using IndexFn = std::function<std::vector<std::string>(const nlohmann::json& obj)>;
+// Turns an object as received into the one cached and handed to the handlers (as client-go's
+// SetTransform): e.g. drops fields no consumer reads, to keep the cache small.
+using TransformFn = std::function<ObjectPtr(ObjectPtr obj)>;
+// A TransformFn that drops metadata.managedFields, which only apply and its conflicts read
+// (client-go's TransformStripManagedFields). Objects without them pass unchanged.
+ObjectPtr strip_managed_fields(ObjectPtr obj);
 
 class Informer {
  public:
@@ -52,6 +58,9 @@ class Informer {
   // already added keeps its first function, so consumers sharing an informer may all ask
   // for the index they need.
   void add_index(const std::string& name, IndexFn fn);
+  // REQUIRES: called before start(), by the informer's only owner (a shared informer's
+  // consumers would all see the transformed objects).
+  void set_transform(TransformFn fn);
 
   void start();  // idempotent; an informer once stopped stays stopped
   // Idempotent; no handler runs after it returns. From inside a handler it returns at once

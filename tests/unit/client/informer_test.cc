@@ -271,6 +271,51 @@ TEST_P(InformerTest, SyncsThenSeesAddsUpdatesAndDeletes) {
   inf.stop();
 }
 
+TEST_P(InformerTest, TransformShapesWhatIsCachedAndHandedOut) {
+  put("listed", "1");
+  Informer inf(*client_, cms_);
+  inf.set_transform(strip_managed_fields);
+  std::mutex mu;
+  std::vector<ObjectPtr> handed;
+  inf.add_handlers({.on_add = [&](const ObjectPtr& o) {
+                      std::lock_guard<std::mutex> l(mu);
+                      handed.push_back(o);
+                    },
+                    .on_update = nullptr,
+                    .on_delete = nullptr});
+  inf.start();
+  ASSERT_TRUE(inf.wait_for_sync(kSyncTimeout));
+  put("watched", "1");
+  ASSERT_TRUE(eventually([&] { return inf.get(ns_, "watched") != nullptr; }));
+  // The server keeps the fields' managers; the cache (from the list and from the watch)
+  // and the handlers get everything else.
+  auto stored = client_->get(cms_, "watched");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_TRUE((**stored)["metadata"].contains("managedFields"));
+  for (const char* name : {"listed", "watched"}) {
+    ObjectPtr cached = inf.get(ns_, name);
+    ASSERT_NE(cached, nullptr) << name;
+    EXPECT_FALSE((*cached)["metadata"].contains("managedFields")) << name;
+    EXPECT_EQ((*cached)["data"]["v"], "1") << name;
+    EXPECT_FALSE((*cached)["metadata"]["uid"].get<std::string>().empty()) << name;
+  }
+  std::lock_guard<std::mutex> l(mu);
+  ASSERT_EQ(handed.size(), 2u);
+  for (const auto& o : handed) EXPECT_FALSE((*o)["metadata"].contains("managedFields"));
+  inf.stop();
+}
+
+TEST(StripManagedFieldsTest, DropsOnlyManagedFields) {
+  auto with = std::make_shared<const json>(json::parse(
+      R"({"metadata":{"name":"a","managedFields":[{"manager":"kubectl"}]},"data":{"k":"v"}})"));
+  ObjectPtr out = strip_managed_fields(with);
+  EXPECT_EQ(*out, json::parse(R"({"metadata":{"name":"a"},"data":{"k":"v"}})"));
+  EXPECT_TRUE((*with)["metadata"].contains("managedFields"));  // the input is not changed
+  auto without = std::make_shared<const json>(json::parse(R"({"metadata":{"name":"b"}})"));
+  EXPECT_EQ(strip_managed_fields(without), without);  // nothing to drop: the same object
+  EXPECT_EQ(strip_managed_fields(nullptr), nullptr);
+}
+
 TEST_P(InformerTest, IndexesAndNamespaceListingFollowEveryChange) {
   std::string other_ns = new_namespace(*client_);
   std::string suite = "idx-" + ns_;
