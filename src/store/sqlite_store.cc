@@ -1,7 +1,6 @@
 #include "store/sqlite_store.h"
 
 #include <fcntl.h>
-#include <sqlite3.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "store/sqlite_api.h"
+
 namespace skiff::store {
 namespace {
 
@@ -30,7 +31,7 @@ constexpr size_t kMaxIdleReaders = 8;
 constexpr size_t kHistoryChunk = 1024;
 
 struct DbCloser {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+  void operator()(sqlite3* db) const { sq().close_v2(db); }
 };
 using Db = std::unique_ptr<sqlite3, DbCloser>;
 
@@ -38,7 +39,7 @@ Status sqlite_status(sqlite3* db, int rc, std::string_view what) {
   std::string msg = "store: ";
   msg += what;
   msg += ": ";
-  msg += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  msg += db != nullptr ? sq().errmsg(db) : sq().errstr(rc);
   switch (rc & 0xff) {
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
@@ -61,7 +62,7 @@ class Stmt {
 
   static Result<Stmt> prepare(sqlite3* db, std::string_view sql) {
     sqlite3_stmt* raw = nullptr;
-    int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
+    int rc = sq().prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
                                 SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
     if (rc != SQLITE_OK) return sqlite_status(db, rc, "prepare");
     Stmt s;
@@ -70,19 +71,19 @@ class Stmt {
     return s;
   }
 
-  void bind(int i, int64_t v) { sqlite3_bind_int64(stmt_.get(), i, v); }
+  void bind(int i, int64_t v) { sq().bind_int64(stmt_.get(), i, v); }
   void bind_blob(int i, std::string_view v) {
     // A null pointer would bind SQL NULL; an empty key or value is an empty blob.
-    sqlite3_bind_blob64(stmt_.get(), i, v.data() != nullptr ? v.data() : "", v.size(),
+    sq().bind_blob64(stmt_.get(), i, v.data() != nullptr ? v.data() : "", v.size(),
                         SQLITE_STATIC);
   }
-  void bind_null(int i) { sqlite3_bind_null(stmt_.get(), i); }
+  void bind_null(int i) { sq().bind_null(stmt_.get(), i); }
 
   // SQLITE_ROW, SQLITE_DONE or an error code.
-  int step() { return sqlite3_step(stmt_.get()); }
+  int step() { return sq().step(stmt_.get()); }
   void reset() {
-    sqlite3_reset(stmt_.get());
-    sqlite3_clear_bindings(stmt_.get());
+    sq().reset(stmt_.get());
+    sq().clear_bindings(stmt_.get());
   }
   // Runs a statement that returns no rows, then resets it.
   Status run(std::string_view what) {
@@ -92,11 +93,11 @@ class Stmt {
     return s;
   }
 
-  int64_t column_int(int i) { return sqlite3_column_int64(stmt_.get(), i); }
-  bool column_null(int i) { return sqlite3_column_type(stmt_.get(), i) == SQLITE_NULL; }
+  int64_t column_int(int i) { return sq().column_int64(stmt_.get(), i); }
+  bool column_null(int i) { return sq().column_type(stmt_.get(), i) == SQLITE_NULL; }
   std::string_view column_blob(int i) {
-    const void* p = sqlite3_column_blob(stmt_.get(), i);
-    int n = sqlite3_column_bytes(stmt_.get(), i);
+    const void* p = sq().column_blob(stmt_.get(), i);
+    int n = sq().column_bytes(stmt_.get(), i);
     return p == nullptr ? std::string_view() : std::string_view(static_cast<const char*>(p), n);
   }
   std::shared_ptr<const std::string> column_value(int i) {
@@ -106,7 +107,7 @@ class Stmt {
 
  private:
   struct Finalizer {
-    void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+    void operator()(sqlite3_stmt* s) const { sq().finalize(s); }
   };
   sqlite3* db_ = nullptr;
   std::unique_ptr<sqlite3_stmt, Finalizer> stmt_;
@@ -125,13 +126,13 @@ class ResetOnExit {
 };
 
 Status exec(sqlite3* db, const char* sql) {
-  int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
+  int rc = sq().exec(db, sql, nullptr, nullptr, nullptr);
   return rc == SQLITE_OK ? Status() : sqlite_status(db, rc, sql);
 }
 
 Result<Db> open_connection(const std::string& path, const std::string& vfs) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw,
+  int rc = sq().open_v2(path.c_str(), &raw,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                            vfs.empty() ? nullptr : vfs.c_str());
   Db db(raw);
@@ -139,8 +140,8 @@ Result<Db> open_connection(const std::string& path, const std::string& vfs) {
     Status s = sqlite_status(raw, rc, "open " + path);
     return Status::Unavailable(s.message());
   }
-  sqlite3_extended_result_codes(raw, 1);
-  sqlite3_busy_timeout(raw, kBusyTimeoutMs);
+  sq().extended_result_codes(raw, 1);
+  sq().busy_timeout(raw, kBusyTimeoutMs);
   return db;
 }
 
@@ -410,15 +411,15 @@ Status SqliteStore::Impl::start() {
 
   {
     sqlite3_stmt* raw = nullptr;
-    if (sqlite3_prepare_v2(w, "PRAGMA journal_mode=WAL", -1, &raw, nullptr) != SQLITE_OK) {
-      return sqlite_status(w, sqlite3_errcode(w), "set journal mode");
+    if (sq().prepare_v2(w, "PRAGMA journal_mode=WAL", -1, &raw, nullptr) != SQLITE_OK) {
+      return sqlite_status(w, sq().errcode(w), "set journal mode");
     }
-    int rc = sqlite3_step(raw);
-    std::string mode = rc == SQLITE_ROW && sqlite3_column_text(raw, 0) != nullptr
-                           ? reinterpret_cast<const char*>(sqlite3_column_text(raw, 0))
+    int rc = sq().step(raw);
+    std::string mode = rc == SQLITE_ROW && sq().column_text(raw, 0) != nullptr
+                           ? reinterpret_cast<const char*>(sq().column_text(raw, 0))
                            : "";
     Status s = rc == SQLITE_ROW ? Status() : sqlite_status(w, rc, "set journal mode");
-    sqlite3_finalize(raw);
+    sq().finalize(raw);
     if (!s.ok()) return Status::Unavailable(s.message());
     if (mode != "wal") {
       return Status::Unavailable("store: " + path_ + " cannot use WAL journal mode (got \"" + mode +
@@ -436,7 +437,7 @@ Status SqliteStore::Impl::start() {
   // SQLite's automatic checkpoint would run inside COMMIT and hold back the batch's callbacks;
   // the writer checkpoints itself once the callbacks have run (see checkpoint_if_needed()).
   // Installing a WAL hook replaces the automatic checkpoint.
-  sqlite3_wal_hook(
+  sq().wal_hook(
       w,
       [](void* arg, sqlite3*, const char*, int frames) {
         static_cast<Impl*>(arg)->wal_frames_ = frames;
@@ -455,7 +456,7 @@ Status SqliteStore::Impl::start() {
     auto version = Stmt::prepare(w, "SELECT value FROM meta WHERE name = 'schema_version'");
     if (!version.ok()) return version.status();
     ResetOnExit r(*version);
-    if (version->step() != SQLITE_ROW) return sqlite_status(w, sqlite3_errcode(w), "schema");
+    if (version->step() != SQLITE_ROW) return sqlite_status(w, sq().errcode(w), "schema");
     if (version->column_int(0) != kSchemaVersion) {
       return Status::Internal("store: " + path_ + " has schema version " +
                               std::to_string(version->column_int(0)) + ", this skiff reads " +
@@ -469,7 +470,7 @@ Status SqliteStore::Impl::start() {
     if (!revision.ok()) return revision.status();
     ResetOnExit r1(*compacted), r2(*revision);
     if (compacted->step() != SQLITE_ROW || revision->step() != SQLITE_ROW) {
-      return sqlite_status(w, sqlite3_errcode(w), "read revisions");
+      return sqlite_status(w, sq().errcode(w), "read revisions");
     }
     compacted_revision_ = compacted->column_int(0);
     current_revision_ = revision->column_int(0);
@@ -517,7 +518,7 @@ Status SqliteStore::Impl::start() {
     if (!prepared.ok()) return prepared.status();
     *s.stmt = std::move(prepared).value();
   }
-  max_entry_bytes_ = sqlite3_limit(w, SQLITE_LIMIT_LENGTH, -1);
+  max_entry_bytes_ = sq().limit(w, SQLITE_LIMIT_LENGTH, -1);
 
   // Fail now, not on the first read, if read connections cannot be opened.
   auto reader = open_reader();
@@ -754,7 +755,7 @@ void SqliteStore::Impl::run_batch(std::vector<Pending>& batch) {
         b.fatal = broken_;
       }
     }
-    if (!b.fatal.ok() && !sqlite3_get_autocommit(wdb_.get())) w_rollback_.run("rollback");
+    if (!b.fatal.ok() && !sq().get_autocommit(wdb_.get())) w_rollback_.run("rollback");
   }
 
   uint64_t failed = 0;
@@ -791,7 +792,7 @@ void SqliteStore::Impl::checkpoint_if_needed() {
   if (wal_frames_ < kCheckpointFrames) return;
   // PASSIVE never waits for readers; what it cannot copy yet is copied next time. A failure
   // (an I/O error) leaves the WAL as it is, and the next commit reports the problem.
-  sqlite3_wal_checkpoint_v2(wdb_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  sq().wal_checkpoint_v2(wdb_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
   wal_frames_ = 0;
 }
 
@@ -823,7 +824,7 @@ Status SqliteStore::Impl::compaction_step(int64_t target) {
   s = w_commit_.run("commit compaction");
   if (!s.ok()) {
     broken_ = Status::Unavailable(s.message() + " (the store refuses writes until reopened)");
-    if (!sqlite3_get_autocommit(wdb_.get())) w_rollback_.run("rollback compaction");
+    if (!sq().get_autocommit(wdb_.get())) w_rollback_.run("rollback compaction");
     // The rows may be gone durably; watches must not be offered them.
     compacted_revision_ = to;
     return broken_;
@@ -952,7 +953,7 @@ Result<SqliteStore::Impl::ReaderLease> SqliteStore::Impl::acquire_reader() {
 
 void SqliteStore::Impl::release_reader(std::unique_ptr<Reader> r) {
   // A read that failed half-way may have left its snapshot open.
-  if (!sqlite3_get_autocommit(r->db.get())) exec(r->db.get(), "ROLLBACK");
+  if (!sq().get_autocommit(r->db.get())) exec(r->db.get(), "ROLLBACK");
   std::lock_guard<std::mutex> lock(readers_mu_);
   if (idle_readers_.size() < kMaxIdleReaders) idle_readers_.push_back(std::move(r));
 }
@@ -1125,6 +1126,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
   if (opts.compaction_batch_revisions <= 0) {
     return Status::Invalid("compaction_batch_revisions must be positive");
   }
+  if (Status s = load_sqlite(); !s.ok()) return s;
   auto impl = std::make_unique<Impl>(path, opts);
   if (Status s = impl->start(); !s.ok()) return s;
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));

@@ -1,6 +1,4 @@
 // Importing images from OCI image layouts and docker-archives, as directories or tars.
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +11,7 @@
 #include <set>
 
 #include "agent/images/digest.h"
+#include "agent/images/libarchive.h"
 #include "agent/images/fs_util.h"
 #include "agent/images/reference.h"
 #include "agent/images/store_internal.h"
@@ -296,6 +295,7 @@ Result<std::vector<Image>> ImageStore::Impl::import_dir(const std::string& dir,
 
 Result<std::vector<Image>> ImageStore::Impl::import_tar(const std::string& file,
                                                         const ImportOptions& options) {
+  if (Status s = load_libarchive(); !s.ok()) return s;
   std::string dir = tmp_path("import");
   if (::mkdir(dir.c_str(), 0700) != 0) return errno_status("mkdir", dir, errno);
   struct Cleanup {
@@ -303,15 +303,15 @@ Result<std::vector<Image>> ImageStore::Impl::import_tar(const std::string& file,
     ~Cleanup() { remove_tree(dir); }
   } cleanup{dir};
 
-  archive* a = archive_read_new();
-  archive_read_support_filter_all(a);
-  archive_read_support_format_tar(a);
+  archive* a = la().read_new();
+  la().read_support_filter_all(a);
+  la().read_support_format_tar(a);
   struct Closer {
     archive* a;
-    ~Closer() { archive_read_free(a); }
+    ~Closer() { la().read_free(a); }
   } closer{a};
-  if (archive_read_open_filename(a, file.c_str(), 1 << 16) != ARCHIVE_OK) {
-    return Status::Invalid(file + ": " + archive_error_string(a));
+  if (la().read_open_filename(a, file.c_str(), 1 << 16) != ARCHIVE_OK) {
+    return Status::Invalid(file + ": " + la().error_string(a));
   }
   // Links are made after all files exist: docker save links identical layer.tar files.
   std::vector<std::pair<std::string, std::string>> links;  // (path, target), both cleaned
@@ -336,37 +336,37 @@ Result<std::vector<Image>> ImageStore::Impl::import_tar(const std::string& file,
   };
   while (true) {
     archive_entry* e;
-    int r = archive_read_next_header(a, &e);
+    int r = la().read_next_header(a, &e);
     if (r == ARCHIVE_EOF) break;
-    if (r < ARCHIVE_WARN) return Status::Invalid(file + ": " + archive_error_string(a));
-    const char* name = archive_entry_pathname(e);
+    if (r < ARCHIVE_WARN) return Status::Invalid(file + ": " + la().error_string(a));
+    const char* name = la().entry_pathname(e);
     std::string rel;
     if (name == nullptr || !clean(name, &rel) || rel.empty()) continue;
     std::string path = dir + "/" + rel;
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-    if (const char* hl = archive_entry_hardlink(e)) {
+    if (const char* hl = la().entry_hardlink(e)) {
       std::string target;
       if (clean(hl, &target)) links.emplace_back(rel, target);
       continue;
     }
-    if (archive_entry_filetype(e) == AE_IFLNK) {
+    if (la().entry_filetype(e) == AE_IFLNK) {
       std::string parent = rel.find('/') == std::string::npos ? "" : rel.substr(0, rel.rfind('/'));
-      const char* t = archive_entry_symlink(e);
+      const char* t = la().entry_symlink(e);
       std::string target;
       if (t && t[0] != '/' && clean(parent + "/" + t, &target)) links.emplace_back(rel, target);
       continue;
     }
-    if (archive_entry_filetype(e) == AE_IFDIR) {
+    if (la().entry_filetype(e) == AE_IFDIR) {
       std::filesystem::create_directories(path, ec);
       continue;
     }
-    if (archive_entry_filetype(e) != AE_IFREG) continue;
+    if (la().entry_filetype(e) != AE_IFREG) continue;
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return errno_status("create", path, errno);
-    int rc = archive_read_data_into_fd(a, fd);
+    int rc = la().read_data_into_fd(a, fd);
     ::close(fd);
-    if (rc < ARCHIVE_WARN) return Status::Invalid(file + ": " + archive_error_string(a));
+    if (rc < ARCHIVE_WARN) return Status::Invalid(file + ": " + la().error_string(a));
   }
   for (const auto& [rel, target] : links) {
     std::string from = dir + "/" + target;

@@ -1,7 +1,5 @@
 #include "agent/images/layer.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -17,6 +15,7 @@
 #include <vector>
 
 #include "agent/images/digest.h"
+#include "agent/images/libarchive.h"
 #include "agent/images/fs_util.h"
 
 namespace skiff::agent::images {
@@ -88,9 +87,9 @@ struct HashedStream {
 la_ssize_t read_hashed(archive*, void* ud, const void** out) {
   auto* s = static_cast<HashedStream*>(ud);
   if (s->inner_eof) return 0;
-  la_ssize_t n = archive_read_data(s->inner, s->buf.data(), s->buf.size());
+  la_ssize_t n = la().read_data(s->inner, s->buf.data(), s->buf.size());
   if (n < 0) {
-    const char* e = archive_error_string(s->inner);
+    const char* e = la().error_string(s->inner);
     s->error = e ? e : "decompression failed";
     return ARCHIVE_FATAL;
   }
@@ -175,11 +174,11 @@ Status Unpacker::apply_xattrs(
 
 std::vector<std::pair<std::string, std::string>> entry_xattrs(archive_entry* e) {
   std::vector<std::pair<std::string, std::string>> out;
-  archive_entry_xattr_reset(e);
+  la().entry_xattr_reset(e);
   const char* name;
   const void* value;
   size_t size;
-  while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+  while (la().entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
     std::string_view n(name);
     if (n.rfind("trusted.overlay.", 0) == 0 || n.rfind("user.overlay.", 0) == 0) continue;
     out.emplace_back(std::string(n), std::string(static_cast<const char*>(value), size));
@@ -192,10 +191,10 @@ Status Unpacker::write_file(archive* a, int fd, const std::string& path, int64_t
   size_t size;
   la_int64_t offset;
   while (true) {
-    int r = archive_read_data_block(a, &buf, &size, &offset);
+    int r = la().read_data_block(a, &buf, &size, &offset);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) {
-      const char* m = archive_error_string(a);
+      const char* m = la().error_string(a);
       return Status::Invalid("layer entry \"" + path + "\": " + (m ? m : "read failed"));
     }
     const char* p = static_cast<const char*>(buf);
@@ -213,7 +212,7 @@ Status Unpacker::write_file(archive* a, int fd, const std::string& path, int64_t
 }
 
 Status Unpacker::entry(archive* a, archive_entry* e, int64_t* content_size) {
-  const char* raw = archive_entry_pathname(e);
+  const char* raw = la().entry_pathname(e);
   std::vector<std::string> comps = clean_components(raw ? raw : "");
   if (comps.empty()) return Status::Ok();  // the layer root itself
   const std::string base = comps.back();
@@ -241,8 +240,8 @@ Status Unpacker::entry(archive* a, archive_entry* e, int64_t* content_size) {
     return Status::Ok();
   }
 
-  const mode_t type = archive_entry_filetype(e);
-  const char* hardlink = archive_entry_hardlink(e);
+  const mode_t type = la().entry_filetype(e);
+  const char* hardlink = la().entry_hardlink(e);
   struct stat existing;
   if (::fstatat(pfd, base.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0) {
     bool keep_dir = hardlink == nullptr && type == AE_IFDIR && S_ISDIR(existing.st_mode);
@@ -251,14 +250,14 @@ Status Unpacker::entry(archive* a, archive_entry* e, int64_t* content_size) {
       if (!s.ok()) return s;
     }
   }
-  const mode_t perm = archive_entry_perm(e) & 07777;
-  const uid_t uid = static_cast<uid_t>(archive_entry_uid(e));
-  const gid_t gid = static_cast<gid_t>(archive_entry_gid(e));
+  const mode_t perm = la().entry_perm(e) & 07777;
+  const uid_t uid = static_cast<uid_t>(la().entry_uid(e));
+  const gid_t gid = static_cast<gid_t>(la().entry_gid(e));
   timespec times[2];
-  times[1].tv_sec = archive_entry_mtime(e);
-  times[1].tv_nsec = archive_entry_mtime_nsec(e);
-  times[0] = archive_entry_atime_is_set(e)
-                 ? timespec{archive_entry_atime(e), archive_entry_atime_nsec(e)}
+  times[1].tv_sec = la().entry_mtime(e);
+  times[1].tv_nsec = la().entry_mtime_nsec(e);
+  times[0] = la().entry_atime_is_set(e)
+                 ? timespec{la().entry_atime(e), la().entry_atime_nsec(e)}
                  : times[1];
 
   if (hardlink != nullptr) {
@@ -284,7 +283,7 @@ Status Unpacker::entry(archive* a, archive_entry* e, int64_t* content_size) {
       if (!fd.valid()) return errno_status("create", path, errno);
       Status s = write_file(a, fd.get(), path, content_size);
       if (!s.ok()) return s;
-      if (::ftruncate(fd.get(), archive_entry_size(e)) != 0) {
+      if (::ftruncate(fd.get(), la().entry_size(e)) != 0) {
         return errno_status("truncate", path, errno);
       }
       if (privileged_ && ::fchown(fd.get(), uid, gid) != 0) {
@@ -306,7 +305,7 @@ Status Unpacker::entry(archive* a, archive_entry* e, int64_t* content_size) {
       return Status::Ok();
     }
     case AE_IFLNK: {
-      const char* target = archive_entry_symlink(e);
+      const char* target = la().entry_symlink(e);
       if (::symlinkat(target ? target : "", pfd, base.c_str()) != 0) {
         return errno_status("symlink", path, errno);
       }
@@ -319,7 +318,7 @@ Status Unpacker::entry(archive* a, archive_entry* e, int64_t* content_size) {
     case AE_IFIFO: {
       if (type != AE_IFIFO && !privileged_) return Status::Ok();  // cannot mknod; skipped
       dev_t dev =
-          type == AE_IFIFO ? 0 : makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e));
+          type == AE_IFIFO ? 0 : makedev(la().entry_rdevmajor(e), la().entry_rdevminor(e));
       if (::mknodat(pfd, base.c_str(), type | 0600, dev) != 0) {
         return errno_status("mknod", path, errno);
       }
@@ -355,43 +354,44 @@ Status Unpacker::finish() {
 Result<UnpackedLayer> unpack_layer(const std::string& blob_path, const std::string& dest) {
   Fd root(::open(dest.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root.valid()) return errno_status("open", dest, errno);
+  if (Status s = load_libarchive(); !s.ok()) return s;
 
   HashedStream stream;
-  stream.inner = archive_read_new();
-  archive_read_support_filter_all(stream.inner);
-  archive_read_support_format_raw(stream.inner);
-  archive* outer = archive_read_new();
-  archive_read_support_format_tar(outer);
-  archive_read_support_format_empty(outer);
+  stream.inner = la().read_new();
+  la().read_support_filter_all(stream.inner);
+  la().read_support_format_raw(stream.inner);
+  archive* outer = la().read_new();
+  la().read_support_format_tar(outer);
+  la().read_support_format_empty(outer);
   struct Closer {
     HashedStream& s;
     archive* outer;
     ~Closer() {
-      archive_read_free(outer);
-      archive_read_free(s.inner);
+      la().read_free(outer);
+      la().read_free(s.inner);
     }
   } closer{stream, outer};
 
   auto archive_error = [&](archive* a, std::string_view what) {
     std::string m = stream.error;
     if (m.empty()) {
-      const char* e = archive_error_string(a);
+      const char* e = la().error_string(a);
       m = e ? e : "unknown error";
     }
     return Status::Invalid("layer " + blob_path + ": " + std::string(what) + ": " + m);
   };
 
-  if (archive_read_open_filename(stream.inner, blob_path.c_str(), 1 << 16) != ARCHIVE_OK) {
+  if (la().read_open_filename(stream.inner, blob_path.c_str(), 1 << 16) != ARCHIVE_OK) {
     return archive_error(stream.inner, "open");
   }
   archive_entry* raw_entry;
-  int r = archive_read_next_header(stream.inner, &raw_entry);
+  int r = la().read_next_header(stream.inner, &raw_entry);
   if (r == ARCHIVE_EOF) {
     stream.inner_eof = true;
   } else if (r < ARCHIVE_WARN) {
     return archive_error(stream.inner, "decompress");
   }
-  if (archive_read_open(outer, &stream, nullptr, read_hashed, nullptr) != ARCHIVE_OK) {
+  if (la().read_open(outer, &stream, nullptr, read_hashed, nullptr) != ARCHIVE_OK) {
     return archive_error(outer, "read");
   }
 
@@ -399,7 +399,7 @@ Result<UnpackedLayer> unpack_layer(const std::string& blob_path, const std::stri
   UnpackedLayer out;
   while (true) {
     archive_entry* e;
-    r = archive_read_next_header(outer, &e);
+    r = la().read_next_header(outer, &e);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) return archive_error(outer, "read");
     Status s = unpacker.entry(outer, e, &out.content_size);

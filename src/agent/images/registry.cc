@@ -1,7 +1,6 @@
 #include "agent/images/registry.h"
 
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -9,7 +8,6 @@
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <type_traits>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -17,6 +15,7 @@
 #include "agent/images/fs_util.h"
 #include "agent/images/reference.h"
 #include "common/base64.h"
+#include "common/dynamic_library.h"
 #include "common/strings.h"
 
 namespace skiff::agent::images {
@@ -27,8 +26,8 @@ constexpr size_t kMaxErrorBytes = 64 << 10;
 constexpr int64_t kProgressStep = 256 << 10;
 
 // libcurl, with the TLS, HTTP/2, IDN and authentication libraries it brings, is loaded when
-// the first registry client is made rather than with the binary (as systemd loads its
-// optional libraries), so that a node that never pulls does not carry it in memory.
+// the first registry client is made (common/dynamic_library.h): a node that never pulls
+// does not carry it in memory.
 struct CurlApi {
   decltype(&::curl_global_init) global_init;
   decltype(&::curl_easy_init) easy_init;
@@ -46,39 +45,23 @@ struct CurlApi {
 const CurlApi* load_curl(std::string* error) {
   static std::once_flag once;
   static CurlApi api;
-  static bool loaded = false;
-  static std::string load_error;
+  static Status loaded;
   std::call_once(once, [] {
-    void* h = ::dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-    if (h == nullptr) {
-      const char* e = ::dlerror();
-      load_error = std::string("cannot load libcurl: ") + (e ? e : "unknown error");
-      return;
-    }
-    bool ok = true;
-    auto sym = [&](auto& fn, const char* name) {
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(h, name));
-      if (fn == nullptr) ok = false;
-    };
-    sym(api.global_init, "curl_global_init");
-    sym(api.easy_init, "curl_easy_init");
-    sym(api.easy_cleanup, "curl_easy_cleanup");
-    sym(api.easy_reset, "curl_easy_reset");
-    sym(api.easy_setopt, "curl_easy_setopt");
-    sym(api.easy_getinfo, "curl_easy_getinfo");
-    sym(api.easy_perform, "curl_easy_perform");
-    sym(api.easy_strerror, "curl_easy_strerror");
-    sym(api.slist_append, "curl_slist_append");
-    sym(api.slist_free_all, "curl_slist_free_all");
-    if (!ok) {
-      load_error = "libcurl.so.4 lacks the functions skiff uses";
-      return;
-    }
-    api.global_init(CURL_GLOBAL_DEFAULT);
-    loaded = true;
+    auto slot = [](auto& fn) { return reinterpret_cast<void**>(&fn); };
+    loaded = load_library("libcurl.so.4", {{"curl_global_init", slot(api.global_init)},
+                                           {"curl_easy_init", slot(api.easy_init)},
+                                           {"curl_easy_cleanup", slot(api.easy_cleanup)},
+                                           {"curl_easy_reset", slot(api.easy_reset)},
+                                           {"curl_easy_setopt", slot(api.easy_setopt)},
+                                           {"curl_easy_getinfo", slot(api.easy_getinfo)},
+                                           {"curl_easy_perform", slot(api.easy_perform)},
+                                           {"curl_easy_strerror", slot(api.easy_strerror)},
+                                           {"curl_slist_append", slot(api.slist_append)},
+                                           {"curl_slist_free_all", slot(api.slist_free_all)}});
+    if (loaded.ok()) api.global_init(CURL_GLOBAL_DEFAULT);
   });
-  if (!loaded) {
-    if (error) *error = load_error;
+  if (!loaded.ok()) {
+    if (error) *error = loaded.message();
     return nullptr;
   }
   return &api;
