@@ -150,7 +150,14 @@ awk '$1 == "pod" {print $3}' "$tmp/skiff.out" >"$tmp/skiff.ms"
 read -r skiff_p50 skiff_p99 < <(percentiles <"$tmp/skiff.ms")
 
 # Memory with the pods running: the agent's RSS, and the PSS of its container monitors.
+# The agent's RSS is taken twice: right after the last pod started, and once the start burst
+# is over (15 s later: past one housekeeping pass, which gives freed heap memory back);
+# the target is judged on the second, the agent's steady state with the pods running.
 agent_rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$agent_pid/status")
+sleep 15
+agent_settled_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$agent_pid/status")
+agent_anon_kb=$(awk '/^RssAnon:/ {print $2}' "/proc/$agent_pid/status")
+agent_file_kb=$(awk '/^RssFile:/ {print $2}' "/proc/$agent_pid/status")
 monitors=0
 monitors_pss_kb=0
 for p in $(pgrep -f "conmon.*$tmp/agent" || true); do
@@ -170,14 +177,17 @@ printf '%-44s %10s %10s %10s\n' "start latency p50, ms (lower)" "$skiff_p50" "$b
 printf '%-44s %10s %10s %10s\n' "start latency p99, ms (lower)" "$skiff_p99" "$base_p99" "$(ratio "$skiff_p99" "$base_p99")"
 echo
 echo "== memory with $pods pods running"
-printf '%-44s %10s\n' "skiff agent RSS, MiB" "$(mib "$agent_rss_kb")"
+printf '%-44s %10s\n' "skiff agent RSS after the last start, MiB" "$(mib "$agent_rss_kb")"
+printf '%-44s %10s\n' "skiff agent RSS 15 s later, MiB" "$(mib "$agent_settled_kb")"
+printf '%-44s %10s\n' "  of which anonymous (heap, stacks), MiB" "$(mib "$agent_anon_kb")"
+printf '%-44s %10s\n' "  of which mapped files (binary, libraries)" "$(mib "$agent_file_kb")"
 printf '%-44s %10s\n' "container monitors (conmon): count" "$monitors"
 printf '%-44s %10s\n' "container monitors: total PSS, MiB" "$(mib "$monitors_pss_kb")"
-printf '%-44s %10s\n' "agent RSS + monitors PSS, MiB" "$(mib $((agent_rss_kb + monitors_pss_kb)))"
+printf '%-44s %10s\n' "agent RSS + monitors PSS, MiB" "$(mib $((agent_settled_kb + monitors_pss_kb)))"
 printf '%-44s %10s\n' "skiff server (API, controllers, scheduler) RSS, MiB" "$(mib "$server_rss_kb")"
 echo
 echo "== summary (targets: p50 <= 1.5x the baseline; the agent itself < 20 MiB)"
 printf '%-44s %10s   %s\n' "p50 skiff/baseline <= 1.5" "$p50_ratio" \
   "$(awk -v r="$p50_ratio" 'BEGIN { print (r != "n/a" && r <= 1.5) ? "met" : "MISSED" }')"
-printf '%-44s %10s   %s\n' "agent RSS < 20 MiB" "$(mib "$agent_rss_kb")" \
-  "$(awk -v k="$agent_rss_kb" 'BEGIN { print (k < 20 * 1024) ? "met" : "MISSED" }')"
+printf '%-44s %10s   %s\n' "agent RSS (steady) < 20 MiB" "$(mib "$agent_settled_kb")" \
+  "$(awk -v k="$agent_settled_kb" 'BEGIN { print (k < 20 * 1024) ? "met" : "MISSED" }')"

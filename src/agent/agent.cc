@@ -139,6 +139,8 @@ Status Agent::Impl::start_locked() {
   node_selector.field_selector = "metadata.name=" + options.node_name;
   node_informer =
       std::make_unique<client::Informer>(client, client::resources::kNodes, node_selector);
+  // The node reads no object's managedFields: the caches keep everything else.
+  node_informer->set_transform(client::strip_managed_fields);
   node_informer->add_handlers(
       {.on_add = [this](const client::ObjectPtr& n) { on_node(n); },
        .on_update = [this](const client::ObjectPtr&, const client::ObjectPtr& n) { on_node(n); },
@@ -168,8 +170,15 @@ Status Agent::Impl::start_locked() {
   if (!net.ok()) return net.status();
   pod_network = std::move(*net);
 
+  // The node reads no object's managedFields: the caches keep everything else.
+  shared_informers = std::make_unique<client::InformerFactory>(client);
+  service_informer = &shared_informers->informer(client::resources::kServices);
+  service_informer->set_transform(client::strip_managed_fields);
+
   // Services and DNS work before the first pod starts.
   if (options.run_service_proxy || options.run_cluster_dns) {
+    shared_informers->informer(client::resources::kEndpointSlices)
+        .set_transform(client::strip_managed_fields);
     NodeServicesOptions so;
     so.node_name = options.node_name;
     so.bridge_name = options.bridge_name;
@@ -178,6 +187,7 @@ Status Agent::Impl::start_locked() {
     so.cluster_domain = options.cluster_domain;
     so.run_proxy = options.run_service_proxy;
     so.run_dns = options.run_cluster_dns;
+    so.informers = shared_informers.get();
     node_services = std::make_unique<NodeServices>(client, so);
     Status ss = node_services->start();
     if (!ss.ok()) return ss;
@@ -189,12 +199,14 @@ Status Agent::Impl::start_locked() {
   client::ListOptions pod_selector;
   pod_selector.field_selector = "spec.nodeName=" + options.node_name;
   pod_informer = std::make_unique<client::Informer>(client, client::resources::kPods, pod_selector);
-  service_informer = std::make_unique<client::Informer>(client, client::resources::kServices);
-  service_informer->start();
+  pod_informer->set_transform(client::strip_managed_fields);
+  shared_informers->start();
   service_informer->wait_for_sync(std::chrono::seconds(30));
   // Pod volumes and env from ConfigMaps and Secrets; their changes refresh the volumes.
   config_map_informer = std::make_unique<client::Informer>(client, client::resources::kConfigMaps);
   secret_informer = std::make_unique<client::Informer>(client, client::resources::kSecrets);
+  config_map_informer->set_transform(client::strip_managed_fields);
+  secret_informer->set_transform(client::strip_managed_fields);
   {
     VolumeManagerOptions vo;
     vo.pods_dir = state_dir + "/pods";
@@ -402,12 +414,12 @@ void Agent::Impl::stop() {
     loop_cv.notify_all();
   }
   if (pod_informer) pod_informer->stop();
-  if (service_informer) service_informer->stop();
   if (config_map_informer) config_map_informer->stop();
   if (secret_informer) secret_informer->stop();
   if (volumes) volumes->stop();
   if (node_informer) node_informer->stop();
   if (node_services) node_services->stop();
+  if (shared_informers) shared_informers->stop();
   if (lease_thread.joinable()) lease_thread.join();
   if (relist_thread.joinable()) relist_thread.join();
   if (housekeeping) housekeeping->stop();

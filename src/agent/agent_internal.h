@@ -104,7 +104,9 @@ struct Agent::Impl {
   std::unique_ptr<network::PodNetwork> pod_network;
   std::unique_ptr<client::Informer> node_informer;
   std::unique_ptr<client::Informer> pod_informer;
-  std::unique_ptr<client::Informer> service_informer;
+  // The Services (for pods' env) and EndpointSlices the proxy and DNS read: one watch each.
+  std::unique_ptr<client::InformerFactory> shared_informers;
+  client::Informer* service_informer = nullptr;  // of shared_informers
   std::unique_ptr<NodeServices> node_services;  // the service proxy and cluster DNS
   // Liveness, readiness and startup probes (probes.h).
   std::unique_ptr<Prober> prober;
@@ -164,6 +166,9 @@ struct PodWorker : std::enable_shared_from_this<PodWorker> {
   // in waiting[]).
   bool start_container(const nlohmann::json& pod, const nlohmann::json& c, int attempt, bool init);
   bool ensure_image(const nlohmann::json& pod, const nlohmann::json& c, std::string* image_ref);
+  // Waits for the network attach of this sync's sandbox (pending_sandbox), then writes the pod
+  // IP into the pod's /etc/hosts; false when the attach failed (reported once per sync).
+  bool await_sandbox(const nlohmann::json& pod);
   void retry_at(TimePoint t);
   // Kills the running containers whose liveness or startup probe failed (gracefully, with the
   // probe's or the pod's grace period), to be restarted per restartPolicy; true if it killed.
@@ -202,7 +207,12 @@ struct PodWorker : std::enable_shared_from_this<PodWorker> {
   std::set<std::string> backoff_reported;         // container ids already reported
   bool dns_written = false;
   std::string pod_ip;
-  std::optional<nlohmann::json> last_status;
+  // This sync's sandbox: its namespaces exist; the network attach may still run.
+  std::unique_ptr<network::PendingPodSandbox> pending_sandbox;
+  bool sandbox_failed = false;  // this sync's network attach failed
+  std::string hosts_pod_ip;     // the pod IP the pod's /etc/hosts names ("" for none yet)
+  // The status last written, serialized: a tenth of the memory of its JSON tree.
+  std::optional<std::string> last_status;
   std::string start_time;
 };
 

@@ -8,7 +8,8 @@
 //    image_gc_period, when the image filesystem is used at or above the high threshold, unused
 //    images are removed down to the low threshold. Failures become Warning events about the
 //    Node with the kubelet's reasons: FreeDiskSpaceFailed each time not enough could be freed,
-//    ImageGCFailed when a collection fails twice or more in a row.
+//    ImageGCFailed when a collection fails twice or more in a row;
+//  - every interval, the memory the agent's heap has free goes back to the system.
 //
 // Thread-safety: start() and stop() are thread-safe; rotate_logs() and collect_images() may be
 // called from any thread (passes run one at a time).

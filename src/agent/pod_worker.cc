@@ -19,6 +19,7 @@
 #include "agent/runtime/oci_spec.h"
 #include "agent/volumes.h"
 #include "common/base64.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/quantity.h"
 
@@ -114,6 +115,33 @@ std::string field_ref_value(const json& pod, const std::string& path, const std:
   if (path == "status.podIP" || path == "status.podIPs") return pod_ip;
   if (path == "status.hostIP" || path == "status.hostIPs") return host_ip;
   return "";
+}
+
+// The pod's /etc/hosts as the kubelet writes it; no pod line while `pod_ip` is "".
+network::PodHostsConfig pod_hosts_config(const json& pod, const std::string& pod_ip,
+                                         const std::string& cluster_domain) {
+  const json& spec = pod["spec"];
+  network::PodHostsConfig hosts;
+  hosts.pod_ip = pod_ip;
+  hosts.hostname =
+      str(spec, "hostname").empty() ? str(pod["metadata"], "name") : str(spec, "hostname");
+  hosts.subdomain = str(spec, "subdomain");
+  hosts.pod_namespace = str(pod["metadata"], "namespace");
+  hosts.cluster_domain = cluster_domain;
+  for (const auto& h : sub(spec, "hostAliases")) {
+    hosts.host_aliases.push_back({str(h, "ip"), strings(sub(h, "hostnames"))});
+  }
+  return hosts;
+}
+
+// True when an env var of `c` takes the pod's IP (status.podIP), which is known only once the
+// sandbox is attached to the network.
+bool env_needs_pod_ip(const json& c) {
+  for (const auto& e : sub(c, "env")) {
+    std::string path = str(sub(sub(e, "valueFrom"), "fieldRef"), "fieldPath");
+    if (path == "status.podIP" || path == "status.podIPs") return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -410,6 +438,7 @@ bool PodWorker::start_container(const json& pod, const json& c, int attempt, boo
   const std::string cname = str(c, "name");
   const std::string field =
       std::string(init ? "spec.initContainers{" : "spec.containers{") + cname + "}";
+  if (sandbox_failed || !pending_sandbox) return false;
   // A container that could not be created is retried with the crash back-off (10 s, doubling
   // up to 5 min), not on every sync: the status write of the failure is itself an event.
   if (auto until = start_backoff.find(cname); until != start_backoff.end() && now() < until->second) {
@@ -432,6 +461,9 @@ bool PodWorker::start_container(const json& pod, const json& c, int attempt, boo
   };
   if (!image.ok()) return fail("CreateContainerError", image.status().message());
   if (!lowers.ok()) return fail("CreateContainerError", lowers.status().message());
+  // Usually the container is created while the sandbox's network attach runs; an env var
+  // with the pod's IP needs the attach to be finished first.
+  if (env_needs_pod_ip(c) && !await_sandbox(pod)) return false;
 
   const std::string id = container_id(uid, cname, attempt);
   const std::string dir = a.pod_dir(uid);
@@ -553,11 +585,11 @@ bool PodWorker::start_container(const json& pod, const json& c, int attempt, boo
   cfg.stdin = flag(c, "stdin");
   cfg.stdin_once = flag(c, "stdinOnce");
 
-  auto sandbox = a.pod_network->get_sandbox(uid);
-  if (!sandbox.ok()) return fail("CreateContainerError", sandbox.status().message());
-  cfg.network = runtime::NamespaceOption::join(sandbox->net_ns);
-  cfg.ipc = runtime::NamespaceOption::join(sandbox->ipc_ns);
-  cfg.uts = runtime::NamespaceOption::join(sandbox->uts_ns);
+  // The sandbox's namespaces exist; its network may still be being attached.
+  const network::PodSandbox& sandbox = pending_sandbox->namespaces();
+  cfg.network = runtime::NamespaceOption::join(sandbox.net_ns);
+  cfg.ipc = runtime::NamespaceOption::join(sandbox.ipc_ns);
+  cfg.uts = runtime::NamespaceOption::join(sandbox.uts_ns);
   cfg.pid = runtime::NamespaceOption::create();
   cfg.mounts.push_back({runtime::Mount::Type::kBind, "/etc/hosts", dir + "/etc-hosts", false, 0});
   cfg.mounts.push_back(
@@ -633,6 +665,14 @@ bool PodWorker::start_container(const json& pod, const json& c, int attempt, boo
     fs::remove_all(dir + "/rootfs/" + id, ec);
     return fail("CreateContainerError", s.message());
   }
+  // Nothing starts before the pod's network is attached (and /etc/hosts names its IP).
+  if (!await_sandbox(pod)) {
+    if (Status rs = a.container_runtime->remove(id); !rs.ok()) {
+      SKIFF_LOG(Warn) << "removing container " << id << ": " << rs.to_string();
+    }
+    fs::remove_all(dir + "/rootfs/" + id, ec);
+    return false;
+  }
   a.record_event(pod, "Normal", "Created", "Created container " + cname, field);
   start_backoff.erase(cname);
   start_failures.erase(cname);
@@ -654,6 +694,29 @@ bool PodWorker::start_container(const json& pod, const json& c, int attempt, boo
   return true;
 }
 
+bool PodWorker::await_sandbox(const json& pod) {
+  Agent::Impl& a = *agent;
+  if (sandbox_failed || !pending_sandbox) return false;
+  auto sb = pending_sandbox->wait();
+  Status failure;
+  if (!sb.ok()) {
+    failure = sb.status();
+  } else {
+    pod_ip = sb->pod_ip;
+    if (hosts_pod_ip != pod_ip) {
+      failure = network::update_pod_hosts_file(
+          a.pod_dir(uid), pod_hosts_config(pod, pod_ip, a.options.cluster_domain));
+      if (failure.ok()) hosts_pod_ip = pod_ip;
+    }
+  }
+  if (failure.ok()) return true;
+  sandbox_failed = true;
+  a.record_event(pod, "Warning", "FailedCreatePodSandBox",
+                 "Failed to create pod sandbox: " + failure.message());
+  retry_at(now() + std::chrono::seconds(2));
+  return false;
+}
+
 void PodWorker::sync_running(const json& pod) {
   Agent::Impl& a = *agent;
   const json& spec = pod["spec"];
@@ -666,8 +729,11 @@ void PodWorker::sync_running(const json& pod) {
     if (start_time.empty()) start_time = format_rfc3339(t);
   }
 
-  // Sandbox.
+  // Sandbox: its namespaces first; the network attach (CNI ADD) runs in the background while
+  // the containers are created, and is waited for before any starts (await_sandbox).
   bool sandbox_ready = false;
+  pending_sandbox.reset();
+  sandbox_failed = false;
   {
     network::PodSandboxRequest req;
     req.pod_uid = uid;
@@ -686,10 +752,10 @@ void PodWorker::sync_running(const json& pod) {
         }
       }
     }
-    auto sb = a.pod_network->create_sandbox(req);
+    auto sb = a.pod_network->begin_create_sandbox(req);
     if (sb.ok()) {
       sandbox_ready = true;
-      pod_ip = sb->pod_ip;
+      pending_sandbox = std::move(*sb);
     } else {
       a.record_event(pod, "Warning", "FailedCreatePodSandBox",
                      "Failed to create pod sandbox: " + sb.status().message());
@@ -697,15 +763,9 @@ void PodWorker::sync_running(const json& pod) {
     }
   }
   if (sandbox_ready && !dns_written) {
-    network::PodHostsConfig hosts;
-    hosts.pod_ip = pod_ip;
-    hosts.hostname = str(spec, "hostname").empty() ? name : str(spec, "hostname");
-    hosts.subdomain = str(spec, "subdomain");
-    hosts.pod_namespace = ns;
-    hosts.cluster_domain = a.options.cluster_domain;
-    for (const auto& h : sub(spec, "hostAliases")) {
-      hosts.host_aliases.push_back({str(h, "ip"), strings(sub(h, "hostnames"))});
-    }
+    // /etc/hosts gets the pod's line once the attach gave the pod its IP (await_sandbox),
+    // written into this same file, which the containers created meanwhile bind-mount.
+    network::PodHostsConfig hosts = pod_hosts_config(pod, "", a.options.cluster_domain);
     network::PodResolvConfig resolv;
     resolv.dns_policy = str(spec, "dnsPolicy");
     resolv.pod_namespace = ns;
@@ -726,6 +786,7 @@ void PodWorker::sync_running(const json& pod) {
     auto files = network::write_pod_dns_files(a.pod_dir(uid), hosts, resolv);
     if (files.ok()) {
       dns_written = true;
+      hosts_pod_ip.clear();
     } else {
       sandbox_ready = false;
       a.record_event(pod, "Warning", "FailedCreatePodSandBox", files.status().message());
@@ -795,6 +856,12 @@ void PodWorker::sync_running(const json& pod) {
         break;
       }
       const auto& st = by_name[cname].back();
+      if (st.state == runtime::ContainerState::kCreated) {
+        // Created but never started (interrupted): created again, with the pod's network.
+        start_container(pod, c, att, true);
+        init_done = false;
+        break;
+      }
       if (st.state != runtime::ContainerState::kExited) {
         init_done = false;
         break;
@@ -818,6 +885,11 @@ void PodWorker::sync_running(const json& pod) {
           continue;
         }
         const auto& st = by_name[cname].back();
+        if (st.state == runtime::ContainerState::kCreated) {
+          // Created but never started (interrupted): created again, with the pod's network.
+          start_container(pod, c, att, false);
+          continue;
+        }
         if (st.state != runtime::ContainerState::kExited) continue;
         bool restart = policy == "Always" || (policy == "OnFailure" && st.exit_code != 0);
         if (restart) restart_after_backoff(c, st, att, false);
@@ -827,6 +899,11 @@ void PodWorker::sync_running(const json& pod) {
   } else {
     init_done = sub(spec, "initContainers").empty();
   }
+  if (sandbox_ready && !await_sandbox(pod)) {
+    sandbox_ready = false;
+    refresh();
+  }
+  pending_sandbox.reset();
   sync_probes(pod, by_name);
 
   // Status.
@@ -947,6 +1024,12 @@ void PodWorker::sync_running(const json& pod) {
     for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
     return "[" + s + "]";
   };
+  // The conditions last written, whose transition times hold while their status does.
+  json last_conditions;
+  if (last_status) {
+    auto last = parse_json(*last_status);
+    if (last.ok()) last_conditions = sub(*last, "conditions");
+  }
   auto condition = [&](const std::string& type, bool ok, const std::string& reason,
                        const std::string& message) {
     std::string st = ok ? "True" : "False";
@@ -957,11 +1040,9 @@ void PodWorker::sync_running(const json& pod) {
         transition = str(e, "lastTransitionTime");
       }
     }
-    if (last_status) {
-      for (const auto& e : sub(*last_status, "conditions")) {
-        if (str(e, "type") == type && str(e, "status") == st)
-          transition = str(e, "lastTransitionTime");
-      }
+    for (const auto& e : last_conditions) {
+      if (str(e, "type") == type && str(e, "status") == st)
+        transition = str(e, "lastTransitionTime");
     }
     json c = {{"type", type},
               {"status", st},
@@ -996,11 +1077,12 @@ void PodWorker::sync_running(const json& pod) {
     out["podIP"] = pod_ip;
     out["podIPs"] = {{{"ip", pod_ip}}};
   }
-  if (last_status && *last_status == out) return;
+  std::string written = out.dump();
+  if (last_status == written) return;
   auto r = a.client.patch(client::resources::kPods.in(ns), name, client::PatchType::kMerge,
-                          json{{"status", out}}.dump(), "status");
+                          "{\"status\":" + written + "}", "status");
   if (r.ok()) {
-    last_status = out;
+    last_status = std::move(written);
   } else if (!r.status().is_not_found()) {
     SKIFF_LOG(Warn) << "writing the status of pod " << ns << "/" << name << ": "
                     << r.status().to_string();

@@ -108,7 +108,8 @@ struct NodeServices::Impl {
   Status start_status;
   // Set by start(), then constant until stop().
   std::shared_ptr<proxy::NftApplier> nft;
-  std::unique_ptr<client::InformerFactory> informers;
+  std::unique_ptr<client::InformerFactory> own_informers;
+  client::InformerFactory* informers = nullptr;  // own_informers or the caller's
   std::unique_ptr<dns::DnsServer> dns;
   std::unique_ptr<proxy::ServiceProxy> proxy;
   bool dns_rules = false;
@@ -146,7 +147,12 @@ Status NodeServices::Impl::start_locked() {
     return Status::Invalid("cluster DNS address \"" + options.cluster_dns + "\" is not IPv4");
   }
   nft = std::make_shared<proxy::NftApplier>(options.nft_binary, "");
-  informers = std::make_unique<client::InformerFactory>(client);
+  if (options.informers != nullptr) {
+    informers = options.informers;
+  } else {
+    own_informers = std::make_unique<client::InformerFactory>(client);
+    informers = own_informers.get();
+  }
 
   if (want_dns) {
     dns::DnsOptions d;
@@ -199,7 +205,7 @@ void NodeServices::Impl::stop_locked() {
     if (!s.ok()) SKIFF_LOG(Warn) << "removing table ip " << dns_table << ": " << s.to_string();
   }
   if (dns) dns->stop();
-  if (informers) informers->stop();
+  if (own_informers) own_informers->stop();
 }
 
 uint16_t NodeServices::dns_port() const { return impl_->dns_port; }

@@ -27,6 +27,7 @@
 
 namespace skiff::client {
 class Client;
+class InformerFactory;
 }
 
 namespace skiff::agent {
@@ -46,6 +47,9 @@ struct NodeServicesOptions {
   std::vector<std::string> dns_upstreams;
   std::string resolv_conf = "/etc/resolv.conf";
   std::string nft_binary = "nft";
+  // Informers shared with the caller, which must start and stop them too (the node's own
+  // Service informer is then the proxy's and the DNS's); null: informers of its own.
+  client::InformerFactory* informers = nullptr;
 };
 
 class NodeServices {
