@@ -23,9 +23,15 @@
 #include <boost/beast/ssl.hpp>
 #include <functional>
 #include <map>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace skiff::client {
+enum class WatchEventType;
+}  // namespace skiff::client
 
 namespace skiff::apiserver {
 
@@ -54,6 +60,9 @@ struct Response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // The body as a document, when the handler has it without parsing: an in-process client
+  // takes it instead of parsing body (which must hold the same object). Optional.
+  std::shared_ptr<const nlohmann::json> object;
 };
 
 // Query parameters, percent-decoded; repeated keys keep every value in order.
@@ -95,6 +104,17 @@ class Exchange {
   // Writes and flushes one chunk; false if the client is gone.
   virtual asio::awaitable<bool> write_chunk(std::string_view data) = 0;
   virtual asio::awaitable<void> end_stream() = 0;
+  // Whether the client takes watch events as shared objects (write_event) rather than bytes:
+  // an in-process client, which would only parse the bytes again.
+  virtual bool takes_events() const { return false; }
+  // Passes one watch event of a stream begun with begin_stream(); false if the client is gone.
+  // REQUIRES: takes_events(). The object is shared and never changed.
+  virtual bool write_event(client::WatchEventType type,
+                           std::shared_ptr<const nlohmann::json> object) {
+    (void)type;
+    (void)object;
+    return false;
+  }
 
   bool responded() const { return responded_; }
   bool keep_alive() const { return keep_alive_; }

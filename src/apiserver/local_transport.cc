@@ -2,6 +2,7 @@
 
 #include <future>
 #include <mutex>
+#include <nlohmann/json.hpp>
 
 namespace skiff::apiserver {
 
@@ -35,6 +36,7 @@ class CollectingExchange final : public Exchange {
     reply_.status = r.status;
     reply_.content_type = std::move(r.content_type);
     reply_.body = std::move(r.body);
+    reply_.object = std::move(r.object);
     co_return;
   }
   asio::awaitable<bool> begin_stream(unsigned status, std::string content_type) override {
@@ -60,13 +62,17 @@ struct StreamState {
   std::recursive_mutex mu;
   bool stopped = false;  // guarded by mu; once set no callback runs
   std::function<void(std::string_view)> on_data;
+  // Set for a watch whose consumer takes events as objects (stream_watch).
+  std::function<void(const client::WatchEvent&)> on_event;
   std::function<void(const Status&)> on_end;
 };
 
 class StreamingExchange final : public Exchange {
  public:
   StreamingExchange(HttpRequest& req, User user, std::shared_ptr<StreamState> state)
-      : Exchange(req, std::move(user)), state_(std::move(state)) {}
+      : Exchange(req, std::move(user)),
+        state_(std::move(state)),
+        takes_events_(state_->on_event != nullptr) {}
   asio::awaitable<void> reply(Response r) override {
     responded_ = true;
     status_ = r.status;
@@ -80,6 +86,21 @@ class StreamingExchange final : public Exchange {
   }
   asio::awaitable<bool> write_chunk(std::string_view data) override { co_return deliver(data); }
   asio::awaitable<void> end_stream() override { co_return; }
+  bool takes_events() const override { return takes_events_; }
+  bool write_event(client::WatchEventType type,
+                   std::shared_ptr<const nlohmann::json> object) override {
+    std::lock_guard<std::recursive_mutex> lock(state_->mu);
+    if (state_->stopped) return false;
+    // A copy: the consumer may stop the watch (clearing on_event) from inside the callback.
+    auto on_event = state_->on_event;
+    if (on_event) {
+      client::WatchEvent ev;
+      ev.type = type;
+      ev.object = std::move(object);
+      on_event(ev);
+    }
+    return !state_->stopped;
+  }
   unsigned status() const { return status_; }
 
  private:
@@ -96,6 +117,7 @@ class StreamingExchange final : public Exchange {
     return !state_->stopped;
   }
   std::shared_ptr<StreamState> state_;
+  const bool takes_events_;  // fixed when the stream starts
   unsigned status_ = 0;
 };
 
@@ -107,6 +129,7 @@ class LocalWatch final : public client::Watch {
     std::lock_guard<std::recursive_mutex> lock(state_->mu);
     state_->stopped = true;
     state_->on_data = nullptr;
+    state_->on_event = nullptr;
     state_->on_end = nullptr;
   }
 
@@ -155,6 +178,7 @@ asio::awaitable<void> run_stream(std::shared_ptr<LocalTransport::Shared> shared,
     state->stopped = true;
     on_end = std::move(state->on_end);
     state->on_data = nullptr;
+    state->on_event = nullptr;
   }
   if (on_end) on_end(end);
 }
@@ -191,8 +215,16 @@ Result<client::Reply> LocalTransport::round_trip(const client::Request& req) {
 Result<std::unique_ptr<client::Watch>> LocalTransport::stream(
     const client::Request& req, std::function<void(std::string_view)> on_data,
     std::function<void(const Status&)> on_end) {
+  return stream_watch(req, std::move(on_data), nullptr, std::move(on_end));
+}
+
+Result<std::unique_ptr<client::Watch>> LocalTransport::stream_watch(
+    const client::Request& req, std::function<void(std::string_view)> on_data,
+    std::function<void(const client::WatchEvent&)> on_event,
+    std::function<void(const Status&)> on_end) {
   auto state = std::make_shared<StreamState>();
   state->on_data = std::move(on_data);
+  state->on_event = std::move(on_event);
   state->on_end = std::move(on_end);
   auto watch = std::make_unique<LocalWatch>(state);
   asio::co_spawn(next_worker(), run_stream(shared_, req, state), asio::detached);

@@ -25,6 +25,11 @@ class LocalTransport final : public client::Transport {
   Result<std::unique_ptr<client::Watch>> stream(
       const client::Request& req, std::function<void(std::string_view)> on_data,
       std::function<void(const Status&)> on_end) override;
+  // Watch events reach on_event as the watch cache's shared objects, never as bytes.
+  Result<std::unique_ptr<client::Watch>> stream_watch(
+      const client::Request& req, std::function<void(std::string_view)> on_data,
+      std::function<void(const client::WatchEvent&)> on_event,
+      std::function<void(const Status&)> on_end) override;
 
   struct Shared;
 

@@ -12,6 +12,7 @@
 #include "apiserver/object_bytes.h"
 #include "apiserver/responses.h"
 #include "apiserver/strategy.h"
+#include "client/client.h"
 #include "common/base64.h"
 #include "common/json.h"
 #include "common/labels.h"
@@ -224,6 +225,24 @@ std::string written_body(ServerContext& ctx, const std::string& key, json obj, i
   return obj.dump();
 }
 
+// The response to a create: the cached bytes (or, when the cache has moved on, the object
+// dumped) and, for in-process clients, the stored document itself with its resourceVersion,
+// which is what parsing the bytes would give. REQUIRES: obj holds what was stored.
+Response created_response(ServerContext& ctx, const std::string& key, json obj, int64_t revision,
+                          const std::vector<std::string>& warnings) {
+  obj["metadata"]["resourceVersion"] = std::to_string(revision);
+  auto doc = std::make_shared<const json>(std::move(obj));
+  std::string body;
+  if (ObjectPtr o = ctx.cache->get(key); o && o->mod_revision == revision) {
+    body = *o->json;
+  } else {
+    body = doc->dump();
+  }
+  Response r = json_response(201, std::move(body), warnings);
+  r.object = ctx.cache->share_parsed(key, revision, std::move(doc));
+  return r;
+}
+
 Response namespace_not_found(const std::string& ns) {
   return status_response(Status::NotFound("namespaces \"" + ns + "\" not found"),
                          StatusDetails{ns, "", "namespaces"});
@@ -409,6 +428,15 @@ std::string bookmark_frame(const api::ResourceDef& d, int64_t revision) {
   return watch_frame("BOOKMARK", b.dump());
 }
 
+client::WatchEventType client_event_type(EventType t) {
+  switch (t) {
+    case EventType::kAdded: return client::WatchEventType::kAdded;
+    case EventType::kModified: return client::WatchEventType::kModified;
+    case EventType::kDeleted: return client::WatchEventType::kDeleted;
+  }
+  return client::WatchEventType::kError;
+}
+
 std::string table_event_frame(const api::ResourceDef& d, const Delivery& del,
                               const std::string& include_object) {
   json obj = parse_cached(del.object());
@@ -529,6 +557,7 @@ asio::awaitable<void> RestHandler::watch(Call& c) {
     co_return;
   }
   std::shared_ptr<Watcher> watcher = *w;
+  if (!table && c.ex.takes_events()) watcher->set_takes_objects();
   struct Unwatch {
     WatchCache& cache;
     std::shared_ptr<Watcher> w;
@@ -540,11 +569,17 @@ asio::awaitable<void> RestHandler::watch(Call& c) {
   auto bookmark_every = std::chrono::seconds(60);
   auto next_bookmark = std::chrono::steady_clock::now() + bookmark_every;
   const api::ResourceDef& d = c.d();
+  // An in-process client takes the cache's parsed objects: no bytes to build or parse.
+  const bool as_objects = !table && c.ex.takes_events();
   for (;;) {
     int64_t revision = ctx_.cache->revision();
     std::vector<Delivery> batch = watcher->take();
     if (watcher->overflowed()) break;  // too slow: the client re-watches from its last revision
-    if (!batch.empty()) {
+    if (!batch.empty() && as_objects) {
+      for (const auto& del : batch) {
+        if (!c.ex.write_event(client_event_type(del.as), del.parsed())) co_return;
+      }
+    } else if (!batch.empty()) {
       std::string out;
       for (const auto& del : batch) {
         if (table) {
@@ -720,8 +755,7 @@ asio::awaitable<void> RestHandler::create(Call& c) {
     co_await reply_status(c, s, name);
     co_return;
   }
-  co_await c.ex.reply(json_response(201, written_body(ctx_, key, std::move(obj), res->revision),
-                                    c.warnings));
+  co_await c.ex.reply(created_response(ctx_, key, std::move(obj), res->revision, c.warnings));
 }
 
 asio::awaitable<Status> RestHandler::create_internal(const api::ResourceDef& d, json obj) {

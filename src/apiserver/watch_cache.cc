@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apiserver/object_bytes.h"
+#include "common/json.h"
 
 namespace skiff::apiserver {
 
@@ -38,6 +39,34 @@ const std::string* CachedObject::field(std::string_view path) const {
   return find_in(fields, path);
 }
 
+namespace {
+std::shared_ptr<const nlohmann::json> parse_object(const std::string& bytes) {
+  auto parsed = parse_json(bytes);
+  // Only the API server writes the store, always valid JSON.
+  if (!parsed.ok()) return std::make_shared<const nlohmann::json>(nlohmann::json::object());
+  return std::make_shared<const nlohmann::json>(std::move(parsed).value());
+}
+}  // namespace
+
+std::shared_ptr<const nlohmann::json> CachedObject::parsed() const {
+  std::lock_guard<std::mutex> lock(parsed_mu_);
+  if (!parsed_) parsed_ = parse_object(*json);
+  return parsed_;
+}
+
+std::shared_ptr<const nlohmann::json> CachedObject::adopt_parsed(
+    std::shared_ptr<const nlohmann::json> doc) const {
+  std::lock_guard<std::mutex> lock(parsed_mu_);
+  if (!parsed_) parsed_ = std::move(doc);
+  return parsed_;
+}
+
+void CachedObject::release_parsed() const {
+  std::shared_ptr<const nlohmann::json> drop;  // freed outside the lock
+  std::lock_guard<std::mutex> lock(parsed_mu_);
+  drop.swap(parsed_);
+}
+
 const char* event_type_name(EventType t) {
   switch (t) {
     case EventType::kAdded: return "ADDED";
@@ -62,6 +91,17 @@ const std::string& CacheEvent::prev_deleted_frame() const {
     frames_[3] = watch_frame("DELETED", obj.dump());
   });
   return frames_[3];
+}
+
+std::shared_ptr<const nlohmann::json> CacheEvent::parsed(bool prev_deleted) const {
+  if (!prev_deleted) return object_->parsed();
+  std::call_once(prev_parsed_once_, [&] {
+    auto parsed = parse_json(*prev_->json);
+    nlohmann::json obj = parsed.ok() ? std::move(parsed).value() : nlohmann::json::object();
+    if (obj.is_object()) obj["metadata"]["resourceVersion"] = std::to_string(revision_);
+    prev_parsed_ = std::make_shared<const nlohmann::json>(std::move(obj));
+  });
+  return prev_parsed_;
 }
 
 std::vector<Delivery> Watcher::take() {
@@ -266,9 +306,12 @@ void WatchCache::on_events(const std::vector<store::Event>& events) {
     EventPtr ev = to_event(e, prev);
     if (ev->type() == EventType::kDeleted) {
       if (it != objects_.end()) objects_.erase(it);
+    } else if (it != objects_.end()) {
+      it->second = ev->object();
     } else {
-      objects_[e.kv.key] = ev->object();
+      objects_.emplace(e.kv.key, ev->object());
     }
+    if (prev) prev->release_parsed();
     revision_ = rev;
     record(ev);
     for (const auto& [prefix, fn] : listeners_) {
@@ -357,6 +400,28 @@ void WatchCache::unwatch(const std::shared_ptr<Watcher>& w) {
 
 void WatchCache::add_listener(std::string prefix, Listener fn) {
   listeners_.emplace_back(std::move(prefix), std::move(fn));
+}
+
+std::shared_ptr<const nlohmann::json> WatchCache::share_parsed(
+    std::string_view key, int64_t revision, std::shared_ptr<const nlohmann::json> doc) {
+  ObjectPtr o;
+  {
+    std::shared_lock lock(mu_);
+    auto it = objects_.find(key);
+    if (it == objects_.end() || it->second->mod_revision != revision) return doc;
+    auto wit = watchers_.find(resource_prefix(key));
+    if (wit == watchers_.end()) return doc;
+    bool wanted = false;
+    for (const auto& [id, w] : wit->second) {
+      if (w->takes_objects_.load(std::memory_order_relaxed)) {
+        wanted = true;
+        break;
+      }
+    }
+    if (!wanted) return doc;
+    o = it->second;
+  }
+  return o->adopt_parsed(std::move(doc));
 }
 
 int64_t WatchCache::revision() const {

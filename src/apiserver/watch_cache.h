@@ -7,11 +7,14 @@
 //
 // Each object is kept as its JSON bytes with metadata.resourceVersion set to the store's
 // mod_revision, so that responses concatenate bytes instead of re-encoding. Each event's watch
-// frame ({"type":..,"object":..}\n) is built once and shared by every watcher.
+// frame ({"type":..,"object":..}\n) is built once and shared by every watcher. Watchers inside
+// the process (the in-process transport) take the object parsed instead, also built once and
+// shared; an object keeps its parsed form while it is the key's current state.
 //
 // Thread-safety: all public methods are thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -45,6 +48,21 @@ struct CachedObject {
 
   const std::string* label(std::string_view key) const;
   const std::string* field(std::string_view path) const;
+
+  // The object parsed from json, built on first use and shared: in-process clients take it
+  // instead of bytes they would parse again. Never changed once built.
+  std::shared_ptr<const nlohmann::json> parsed() const;
+  // Drops the parsed object (the cache calls it when the key gets a newer state, so that only
+  // current states keep theirs); a later parsed() builds it again.
+  void release_parsed() const;
+  // Keeps doc as the parsed object unless one was built already; returns the one kept.
+  // REQUIRES: *doc is what parsing json gives.
+  std::shared_ptr<const nlohmann::json> adopt_parsed(
+      std::shared_ptr<const nlohmann::json> doc) const;
+
+ private:
+  mutable std::mutex parsed_mu_;
+  mutable std::shared_ptr<const nlohmann::json> parsed_;  // guarded by parsed_mu_
 };
 using ObjectPtr = std::shared_ptr<const CachedObject>;
 using Matcher = std::function<bool(const CachedObject&)>;
@@ -71,6 +89,8 @@ class CacheEvent {
   const std::string& frame(EventType as) const;
   // {"type":"DELETED","object":<prev with this event's resourceVersion>}\n
   const std::string& prev_deleted_frame() const;
+  // The object of frame() (or, with prev_deleted, of prev_deleted_frame()) parsed, shared.
+  std::shared_ptr<const nlohmann::json> parsed(bool prev_deleted) const;
 
  private:
   EventType type_;
@@ -79,6 +99,8 @@ class CacheEvent {
   int64_t revision_;
   mutable std::once_flag once_[4];
   mutable std::string frames_[4];
+  mutable std::once_flag prev_parsed_once_;
+  mutable std::shared_ptr<const nlohmann::json> prev_parsed_;  // built once
 };
 using EventPtr = std::shared_ptr<const CacheEvent>;
 
@@ -92,6 +114,8 @@ struct Delivery {
   }
   // The object the watcher sees (prev for prev_deleted).
   const ObjectPtr& object() const { return prev_deleted ? event->prev() : event->object(); }
+  // What frame() carries as "object", parsed and shared.
+  std::shared_ptr<const nlohmann::json> parsed() const { return event->parsed(prev_deleted); }
 };
 
 // A registered watch. The cache pushes deliveries and calls notify (which must not block);
@@ -104,6 +128,8 @@ class Watcher {
   std::vector<Delivery> take();
   bool overflowed() const;
   const std::string& prefix() const { return prefix_; }
+  // Marks a watcher whose client takes parsed objects (CacheEvent::parsed) rather than frames.
+  void set_takes_objects() { takes_objects_.store(true, std::memory_order_relaxed); }
 
  private:
   friend class WatchCache;
@@ -117,6 +143,7 @@ class Watcher {
   std::vector<Delivery> queue_;  // guarded by mu_
   bool overflowed_ = false;      // guarded by mu_
   uint64_t id_ = 0;              // constant after registration
+  std::atomic<bool> takes_objects_{false};
 };
 
 class WatchCache {
@@ -154,6 +181,14 @@ class WatchCache {
                                          int64_t after_revision, bool send_initial,
                                          std::function<void()> notify);
   void unwatch(const std::shared_ptr<Watcher>& w);
+
+  // For a client that wrote key at revision and holds what it wrote as a document (equal to
+  // the stored bytes parsed, with metadata.resourceVersion): when a watcher of that resource
+  // takes parsed objects, the cache keeps doc as the object's parsed form, so that watchers
+  // share it instead of parsing the bytes. Returns the document to hand out: doc, or the
+  // parsed form a watcher built first.
+  std::shared_ptr<const nlohmann::json> share_parsed(std::string_view key, int64_t revision,
+                                                     std::shared_ptr<const nlohmann::json> doc);
 
   int64_t revision() const;
   // Oldest revision a watch may start after.

@@ -238,6 +238,12 @@ class WatchDecoder {
     scanned_ = pending_.size();
   }
 
+  // An event the transport passes as an object (no bytes to decode).
+  void deliver(const WatchEvent& ev) {
+    if (stopped()) return;
+    on_event_(ev);
+  }
+
   // The status to close with: a failure the body itself carried (a non-200 reply is a Status
   // object rather than events) wins over the transport's.
   Status finish(const Status& transport_status) {
@@ -358,7 +364,11 @@ std::string Client::path(const ResourceRef& r, const std::string& name,
 
 Result<ObjectPtr> Client::send(Request req) {
   if (req.user_agent.empty()) req.user_agent = user_agent_;
-  auto j = parse_reply(transport_->round_trip(req));
+  Result<Reply> reply = transport_->round_trip(req);
+  if (reply.ok() && reply->object && reply->status >= 200 && reply->status < 300) {
+    return std::move(reply->object);
+  }
+  auto j = parse_reply(reply);
   if (!j.ok()) return j.status();
   return ObjectPtr(std::make_shared<const nlohmann::json>(std::move(j).value()));
 }
@@ -518,11 +528,15 @@ Result<std::unique_ptr<Watch>> Client::watch(const ResourceRef& r, const ListOpt
   auto closed = std::make_shared<WatchClosedFn>(std::move(on_closed));
   // The callbacks hold their state by local references: a consumer that stops the watch
   // from on_event may make the transport destroy these very callbacks while they run.
-  auto stream = transport_->stream(
+  auto stream = transport_->stream_watch(
       req,
       [decoder](std::string_view data) {
         std::shared_ptr<WatchDecoder> d = decoder;
         d->feed(data);
+      },
+      [decoder](const WatchEvent& ev) {
+        std::shared_ptr<WatchDecoder> d = decoder;
+        d->deliver(ev);
       },
       [decoder, closed](const Status& s) {
         std::shared_ptr<WatchDecoder> d = decoder;

@@ -123,6 +123,9 @@ struct Reply {
   unsigned status = 0;
   std::string content_type;
   std::string body;
+  // The body already parsed, when the transport has it without parsing (in-process): the
+  // client takes it instead of parsing body. Null otherwise.
+  ObjectPtr object;
 };
 
 // Moves requests to a server. Thread-safe.
@@ -138,6 +141,17 @@ class Transport {
   virtual Result<std::unique_ptr<Watch>> stream(const Request& req,
                                                 std::function<void(std::string_view)> on_data,
                                                 std::function<void(const Status&)> on_end) = 0;
+  // stream() for a watch. A transport that holds the events as objects already (in-process)
+  // passes each such event to on_event instead of its bytes to on_data; everything else
+  // (errors, bookmarks, a refused request) still arrives as bytes, in order with the events.
+  // The default sends everything as bytes through stream().
+  virtual Result<std::unique_ptr<Watch>> stream_watch(
+      const Request& req, std::function<void(std::string_view)> on_data,
+      std::function<void(const WatchEvent&)> on_event,
+      std::function<void(const Status&)> on_end) {
+    (void)on_event;
+    return stream(req, std::move(on_data), std::move(on_end));
+  }
 };
 
 // The skiff Status of a Kubernetes Status object (a failed reply's body, or the object of a

@@ -122,6 +122,40 @@ TEST_F(WatchCacheTest, WatcherSeesEventsInOrderAndFilterTransitions) {
   cache_->unwatch(*w);
 }
 
+// The parsed objects in-process watchers take hold what the frames carry, built once per
+// object, and follow the key: a newer state gets its own.
+TEST_F(WatchCacheTest, ParsedObjectsMatchTheFramesAndAreShared) {
+  start_cache();
+  auto match_web = [](const CachedObject& o) {
+    const std::string* app = o.label("app");
+    return app != nullptr && *app == "web";
+  };
+  auto w1 = cache_->watch("/registry/core/configmaps/ns/", match_web, -1, false, [] {});
+  auto w2 = cache_->watch("/registry/core/configmaps/ns/", nullptr, -1, false, [] {});
+  ASSERT_TRUE(w1.ok() && w2.ok());
+  ASSERT_TRUE(store_->create(key("a"), cm("a", "1", "web")).ok());
+  auto cur = cache_->get(key("a"));
+  ASSERT_TRUE(store_->update(key("a"), cm("a", "2", "db"), cur->mod_revision).ok());
+
+  auto frame_object = [](const Delivery& d) { return json::parse(d.frame())["object"]; };
+  auto filtered = (*w1)->take();
+  auto all = (*w2)->take();
+  ASSERT_EQ(filtered.size(), 2u);
+  ASSERT_EQ(all.size(), 2u);
+  for (const auto* batch : {&filtered, &all}) {
+    for (const Delivery& d : *batch) EXPECT_EQ(*d.parsed(), frame_object(d));
+  }
+  EXPECT_TRUE(filtered[1].prev_deleted);
+  EXPECT_EQ((*filtered[1].parsed())["data"]["v"], "1");
+  EXPECT_EQ((*filtered[1].parsed())["metadata"]["resourceVersion"],
+            std::to_string(all[1].event->revision()));
+  EXPECT_EQ(filtered[0].parsed(), all[0].parsed());
+  EXPECT_EQ(all[1].parsed(), cache_->get(key("a"))->parsed());
+  EXPECT_NE(all[0].parsed(), all[1].parsed());
+  cache_->unwatch(*w1);
+  cache_->unwatch(*w2);
+}
+
 TEST_F(WatchCacheTest, WatchFromRevisionReplaysOnlyLaterEvents) {
   start_cache();
   auto first = store_->create(key("a"), cm("a", "1"));

@@ -41,7 +41,7 @@ class RecordingTransport final : public Transport {
   }
 
   std::vector<Request> requests;
-  Reply reply{200, "application/json", R"({"kind":"ConfigMap","metadata":{"name":"x"}})"};
+  Reply reply{200, "application/json", R"({"kind":"ConfigMap","metadata":{"name":"x"}})", nullptr};
   std::vector<std::string> chunks;
   Status end;
 };
@@ -169,27 +169,27 @@ TEST(ClientRequestTest, FailedRepliesBecomeStatusesWithTheServersMessage) {
   Client c(t, "tester");
   t->reply = {404, "application/json",
               R"({"kind":"Status","apiVersion":"v1","status":"Failure","message":"pods \"x\" not )"
-              R"(found","reason":"NotFound","details":{"name":"x","kind":"pods"},"code":404})"};
+              R"(found","reason":"NotFound","details":{"name":"x","kind":"pods"},"code":404})", nullptr};
   auto r = c.get(resources::kPods.in("ns"), "x");
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(r.status().message(), "pods \"x\" not found");
 
   t->reply = {409, "application/json",
               R"({"kind":"Status","status":"Failure","message":"exists","reason":"AlreadyExists",)"
-              R"("code":409})"};
+              R"("code":409})", nullptr};
   EXPECT_EQ(c.get(resources::kPods.in("ns"), "x").status().code(), StatusCode::kAlreadyExists);
 
   // Without a known reason, the code decides.
-  t->reply = {410, "application/json", R"({"kind":"Status","message":"gone","code":410})"};
+  t->reply = {410, "application/json", R"({"kind":"Status","message":"gone","code":410})", nullptr};
   EXPECT_EQ(c.get(resources::kPods.in("ns"), "x").status().code(), StatusCode::kGone);
 
   // A body that is not a Status: the HTTP code and the body's text.
-  t->reply = {503, "text/plain", "overloaded\n"};
+  t->reply = {503, "text/plain", "overloaded\n", nullptr};
   r = c.get(resources::kPods.in("ns"), "x");
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(r.status().message(), "overloaded");
 
-  t->reply = {200, "application/json", "{not json"};
+  t->reply = {200, "application/json", "{not json", nullptr};
   EXPECT_EQ(c.get(resources::kPods.in("ns"), "x").status().code(), StatusCode::kInternal);
 }
 
@@ -528,6 +528,85 @@ TEST_P(ClientServerTest, WatchDeliversEventsInOrder) {
   EXPECT_EQ(events[4].type, WatchEventType::kDeleted);
   lock.unlock();
   (*w)->stop();
+}
+
+// Replies and watch events carry the object exactly as a get returns it, through either
+// transport; an object leaving a selector is seen deleted in its previous state, stamped with
+// the revision that changed it. In-process, watchers of one event share one object.
+TEST_P(ClientServerTest, RepliesAndWatchEventsCarryTheStoredObject) {
+  auto cms = resources::kConfigMaps.in(ns_);
+  auto start = client_->list(cms);
+  ASSERT_TRUE(start.ok());
+
+  struct Seen {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<WatchEvent> events;
+  };
+  auto watch = [&](Seen& seen, const std::string& label_selector) {
+    ListOptions o;
+    o.resource_version = start->resource_version;
+    o.label_selector = label_selector;
+    return client_->watch(
+        cms, o,
+        [&seen](const WatchEvent& e) {
+          std::lock_guard<std::mutex> lock(seen.mu);
+          seen.events.push_back(e);
+          seen.cv.notify_all();
+        },
+        [](const Status&) {});
+  };
+  Seen all, labelled, second;
+  auto w_all = watch(all, "");
+  auto w_labelled = watch(labelled, "app=web");
+  auto w_second = watch(second, "");
+  ASSERT_TRUE(w_all.ok() && w_labelled.ok() && w_second.ok());
+
+  auto created = client_->create(cms, config_map(ns_, "s", {{"k", "v"}}, {{"app", "web"}}));
+  ASSERT_TRUE(created.ok()) << created.status().to_string();
+  auto got = client_->get(cms, "s");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(**created, **got);
+
+  json relabelled = **got;
+  relabelled["metadata"]["labels"]["app"] = "db";
+  auto updated = client_->update(cms, relabelled);
+  ASSERT_TRUE(updated.ok()) << updated.status().to_string();
+  std::string update_rv = (**updated)["metadata"]["resourceVersion"];
+
+  auto wait_for = [](Seen& seen, size_t n) {
+    std::unique_lock<std::mutex> lock(seen.mu);
+    return seen.cv.wait_for(lock, std::chrono::seconds(20),
+                            [&] { return seen.events.size() >= n; });
+  };
+  ASSERT_TRUE(wait_for(all, 2));
+  ASSERT_TRUE(wait_for(second, 2));
+  ASSERT_TRUE(wait_for(labelled, 2));
+  {
+    std::lock_guard<std::mutex> l1(all.mu), l2(labelled.mu), l3(second.mu);
+    ASSERT_EQ(all.events.size(), 2u);
+    EXPECT_EQ(all.events[0].type, WatchEventType::kAdded);
+    EXPECT_EQ(*all.events[0].object, **got);
+    EXPECT_EQ(all.events[1].type, WatchEventType::kModified);
+    EXPECT_EQ(*all.events[1].object, **updated);
+
+    ASSERT_EQ(labelled.events.size(), 2u);
+    EXPECT_EQ(labelled.events[0].type, WatchEventType::kAdded);
+    EXPECT_EQ(*labelled.events[0].object, **got);
+    EXPECT_EQ(labelled.events[1].type, WatchEventType::kDeleted);
+    json left = **got;
+    left["metadata"]["resourceVersion"] = update_rv;
+    EXPECT_EQ(*labelled.events[1].object, left);
+
+    if (GetParam() == Via::kInProcess) {
+      EXPECT_EQ(all.events[1].object, second.events[1].object);
+    } else {
+      EXPECT_EQ(*all.events[1].object, *second.events[1].object);
+    }
+  }
+  (*w_all)->stop();
+  (*w_labelled)->stop();
+  (*w_second)->stop();
 }
 
 TEST_P(ClientServerTest, WatchEndsWhenTheServersTimeoutPasses) {

@@ -194,7 +194,7 @@ class HeldTransport final : public client::Transport {
     ++requests_;
     cv_.notify_all();
     cv_.wait(lock, [this] { return released_; });
-    return client::Reply{201, "application/json", req.body};
+    return client::Reply{201, "application/json", req.body, nullptr};
   }
   Result<std::unique_ptr<client::Watch>> stream(const client::Request&,
                                                 std::function<void(std::string_view)>,
