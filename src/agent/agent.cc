@@ -3,6 +3,7 @@
 #include "agent/agent.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -35,12 +36,22 @@ std::string Agent::pod_cidr() const {
   return impl_->pod_cidr;
 }
 
-Status parse_disk_flag(const std::string& flag, const std::string& value, AgentOptions* o) {
+Status parse_node_flag(const std::string& flag, const std::string& value, AgentOptions* o) {
   if (flag == "--eviction-hard") {
     auto t = parse_eviction_hard(value);
     if (!t.ok()) return t.status();
     o->eviction_nodefs_available_percent = t->nodefs_available_percent;
     o->eviction_nodefs_inodes_free_percent = t->nodefs_inodes_free_percent;
+    return Status::Ok();
+  }
+  if (flag == "--pod-max-pids") {
+    char* rest = nullptr;
+    errno = 0;
+    long long v = std::strtoll(value.c_str(), &rest, 10);
+    if (value.empty() || *rest != '\0' || errno != 0 || v < -1) {
+      return Status::BadRequest("\"" + value + "\": want a number of processes, or -1 for no limit");
+    }
+    o->pod_max_pids = v;
     return Status::Ok();
   }
   if (flag != "--image-gc-high-threshold" && flag != "--image-gc-low-threshold") {
@@ -124,6 +135,7 @@ Status Agent::Impl::start_locked() {
     pco.kubepods = kubepods_cgroup_name(options.kubepods_cgroup, options.bridge_name);
     pco.node_cpu_milli = facts.host.cpus * 1000;
     pco.node_memory_bytes = facts.host.memory_bytes;
+    pco.pod_pids_limit = options.pod_max_pids;
     pco.state_dir = state_dir;  // recorded for `skiff cleanup`
     auto pc = PodCgroups::open(pco);
     if (!pc.ok()) return pc.status();

@@ -83,11 +83,15 @@ struct AgentOptions {
   // --image-gc-low-threshold); 100 turns it off.
   int image_gc_high_threshold_percent = 85;
   int image_gc_low_threshold_percent = 80;
+  // The most processes (and threads) one pod may run (the kubelet's --pod-max-pids): the
+  // pids.max of its pod cgroup. 0 or less: unlimited, the kubelet's default.
+  int64_t pod_max_pids = 0;
 };
 
-// Applies one of the node filesystem flags (--eviction-hard LIST, --image-gc-high-threshold N,
-// --image-gc-low-threshold N) to `o`; BadRequest for a bad value or an unknown flag.
-Status parse_disk_flag(const std::string& flag, const std::string& value, AgentOptions* o);
+// Applies one of the node resource flags (--eviction-hard LIST, --image-gc-high-threshold N,
+// --image-gc-low-threshold N, --pod-max-pids N) to `o`; BadRequest for a bad value or an
+// unknown flag.
+Status parse_node_flag(const std::string& flag, const std::string& value, AgentOptions* o);
 
 class Agent {
  public:

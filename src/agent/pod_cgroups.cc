@@ -355,11 +355,18 @@ Result<std::unique_ptr<PodCgroups>> PodCgroups::open(PodCgroupsOptions options) 
     };
     if (has("cpu")) pc->cpu_dir_ = root;
     if (has("memory")) pc->memory_dir_ = root;
+    if (has("pids")) pc->pids_dir_ = root;
   } else {
     for (const auto& h : hierarchies) {
       if (fs::exists(h + "/cpu.shares")) pc->cpu_dir_ = h;
       if (fs::exists(h + "/memory.limit_in_bytes")) pc->memory_dir_ = h;
       if (fs::exists(h + "/cpuset.cpus")) pc->cpuset_dir_ = h;
+      // The root of the pids hierarchy has no pids.max; its name says what it is.
+      std::string name = fs::path(h).filename().string();
+      std::replace(name.begin(), name.end(), ',', ' ');
+      for (const auto& c : words(name)) {
+        if (c == "pids") pc->pids_dir_ = h;
+      }
     }
   }
 
@@ -480,6 +487,11 @@ Status PodCgroups::set_pod_values(const std::string& path, const PodCgroupLimits
                           std::to_string(l.memory_limit_bytes > 0 ? l.memory_limit_bytes : -1));
     if (!s.ok()) return s;
   }
+  if (!pids_dir_.empty() && fs::exists(pids_dir_ + path + "/pids.max")) {
+    Status s = write_value(pids_dir_ + path + "/pids.max",
+                           l.pids_limit > 0 ? std::to_string(l.pids_limit) : "max");
+    if (!s.ok()) return s;
+  }
   return Status::Ok();
 }
 
@@ -510,7 +522,9 @@ Result<std::string> PodCgroups::ensure(const PodResources& pod) {
   const std::string path = pod_path(pod.uid, pod.qos);
   Status s = ensure_dir(path);
   if (!s.ok()) return s;
-  s = set_pod_values(path, pod_cgroup_limits(pod));
+  PodCgroupLimits limits = pod_cgroup_limits(pod);
+  if (options_.pod_pids_limit > 0) limits.pids_limit = options_.pod_pids_limit;
+  s = set_pod_values(path, limits);
   if (!s.ok()) return s;
   // Containers get the controllers too (runc enables them as well; this keeps the pod's tree
   // complete before the first one exists).

@@ -19,7 +19,8 @@
 //   cpu.shares       from the sum of CPU requests (at least 2; BestEffort pods 2)
 //   cpu.cfs_quota_us from the sum of CPU limits, when every container has one
 //   memory limit     the sum of memory limits, when every container has one
-// (cgroup v2: cpu.weight, cpu.max, memory.max). Init containers count as the kubelet counts
+//   pids.max         the node's pod PIDs limit (the kubelet's --pod-max-pids), when set
+// (cgroup v2: cpu.weight, cpu.max, memory.max, pids.max). Init containers count as the kubelet counts
 // them: the pod needs max(sum of the containers, largest init container).
 //
 // The top-level name ("kubepods") is configurable so that several agents (and test runs) on
@@ -81,7 +82,9 @@ struct PodCgroupLimits {
   int64_t cpu_quota_us = -1;  // -1: no quota
   uint64_t cpu_period_us = runtime::kCfsPeriodUs;
   int64_t memory_limit_bytes = -1;  // -1: no limit
+  int64_t pids_limit = -1;          // -1: no limit
 };
+// The pod's values; pids_limit is the node's (PodCgroupsOptions::pod_pids_limit).
 PodCgroupLimits pod_cgroup_limits(const PodResources& pod);
 
 // cgroup v2 cpu.weight for a v1 cpu.shares value (runc's conversion, which the kubelet uses):
@@ -98,6 +101,9 @@ struct PodCgroupsOptions {
   // (cpu.shares, memory limit); 0: left unset.
   int64_t node_cpu_milli = 0;
   int64_t node_memory_bytes = 0;
+  // The most processes (and threads) one pod may run, as the kubelet's podPidsLimit
+  // (--pod-max-pids): pids.max of each pod cgroup. 0 or less: unlimited.
+  int64_t pod_pids_limit = 0;
   // When set, open() records cgroup_root and kubepods in <state_dir>/kPodCgroupsRecordFile,
   // so that `skiff cleanup` of the agent's data dir knows which cgroups to remove.
   std::string state_dir;
@@ -186,6 +192,7 @@ class PodCgroups {
   std::string cpu_dir_;     // the hierarchy with cpu.shares / cpu.weight ("" when none)
   std::string memory_dir_;  // the hierarchy with the memory controller ("" when none)
   std::string cpuset_dir_;  // cgroup v1's cpuset hierarchy ("" when none)
+  std::string pids_dir_;    // the hierarchy with the pids controller ("" when none)
   std::vector<std::string> v2_controllers_;  // cgroup v2: controllers enabled below the root
 
   std::mutex qos_mu_;  // serializes the QoS-level recomputation

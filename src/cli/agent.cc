@@ -47,7 +47,8 @@ void agent_usage() {
                "                        nodefs.available<10%%,nodefs.inodesFree<5%%; 0%% is off)\n"
                "  --image-gc-high-threshold N  disk use %% that starts image GC (default 85;\n"
                "                        100 turns it off)\n"
-               "  --image-gc-low-threshold N   disk use %% image GC frees down to (default 80)\n");
+               "  --image-gc-low-threshold N   disk use %% image GC frees down to (default 80)\n"
+               "  --pod-max-pids N             most processes per pod (default -1: no limit)\n");
 }
 
 // "https://host:port[/...]" -> host, port.
@@ -173,10 +174,10 @@ int run_agent(int argc, char** argv) {
       if (!next("--node-ip")) return 2;
       o.node_ip = value;
     } else if (a == "--eviction-hard" || a == "--image-gc-high-threshold" ||
-               a == "--image-gc-low-threshold") {
+               a == "--image-gc-low-threshold" || a == "--pod-max-pids") {
       std::string flag = a;
       if (!next(flag.c_str())) return 2;
-      if (Status ds = agent::parse_disk_flag(flag, value, &o); !ds.ok()) {
+      if (Status ds = agent::parse_node_flag(flag, value, &o); !ds.ok()) {
         std::fprintf(stderr, "skiff agent: %s: %s\n", flag.c_str(), ds.message().c_str());
         return 2;
       }

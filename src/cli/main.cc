@@ -55,7 +55,8 @@ void server_usage() {
                "                        nodefs.available<10%%,nodefs.inodesFree<5%%; 0%% is off)\n"
                "  --image-gc-high-threshold N  disk use %% that starts image GC (default 85;\n"
                "                        100 turns it off)\n"
-               "  --image-gc-low-threshold N   disk use %% image GC frees down to (default 80)\n");
+               "  --image-gc-low-threshold N   disk use %% image GC frees down to (default 80)\n"
+               "  --pod-max-pids N             most processes per pod (default -1: no limit)\n");
 }
 
 // The cluster DNS Service IP: the tenth address of the service CIDR (10.43.0.10 by default).
@@ -152,10 +153,10 @@ int run_server(int argc, char** argv) {
     } else if (a == "--disable-cluster-dns") {
       disable_cluster_dns = true;
     } else if (a == "--eviction-hard" || a == "--image-gc-high-threshold" ||
-               a == "--image-gc-low-threshold") {
+               a == "--image-gc-low-threshold" || a == "--pod-max-pids") {
       std::string flag = a;
       if (!next(flag.c_str())) return 2;
-      if (skiff::Status ds = skiff::agent::parse_disk_flag(flag, value, &disk_options); !ds.ok()) {
+      if (skiff::Status ds = skiff::agent::parse_node_flag(flag, value, &disk_options); !ds.ok()) {
         std::fprintf(stderr, "skiff server: %s: %s\n", flag.c_str(), ds.message().c_str());
         return 2;
       }
@@ -231,6 +232,7 @@ int run_server(int argc, char** argv) {
     aopts.eviction_nodefs_inodes_free_percent = disk_options.eviction_nodefs_inodes_free_percent;
     aopts.image_gc_high_threshold_percent = disk_options.image_gc_high_threshold_percent;
     aopts.image_gc_low_threshold_percent = disk_options.image_gc_low_threshold_percent;
+    aopts.pod_max_pids = disk_options.pod_max_pids;
     {
       std::ifstream token_file(o.data_dir + "/token");
       std::string token;

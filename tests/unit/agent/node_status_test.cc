@@ -137,17 +137,31 @@ TEST(NodeStatusTest, ThresholdsDecideDiskPressure) {
 
 TEST(NodeStatusTest, DiskFlagsSetTheAgentOptions) {
   AgentOptions o;
-  EXPECT_TRUE(parse_disk_flag("--eviction-hard", "nodefs.available<3%", &o).ok());
+  EXPECT_TRUE(parse_node_flag("--eviction-hard", "nodefs.available<3%", &o).ok());
   EXPECT_EQ(o.eviction_nodefs_available_percent, 3);
-  EXPECT_TRUE(parse_disk_flag("--image-gc-high-threshold", "100", &o).ok());
+  EXPECT_TRUE(parse_node_flag("--image-gc-high-threshold", "100", &o).ok());
   EXPECT_EQ(o.image_gc_high_threshold_percent, 100);
-  EXPECT_TRUE(parse_disk_flag("--image-gc-low-threshold", "50", &o).ok());
+  EXPECT_TRUE(parse_node_flag("--image-gc-low-threshold", "50", &o).ok());
   EXPECT_EQ(o.image_gc_low_threshold_percent, 50);
-  EXPECT_EQ(parse_disk_flag("--image-gc-low-threshold", "150", &o).code(), StatusCode::kBadRequest);
-  EXPECT_EQ(parse_disk_flag("--image-gc-low-threshold", "5x", &o).code(), StatusCode::kBadRequest);
-  EXPECT_EQ(parse_disk_flag("--eviction-hard", "pid.available<5%", &o).code(),
+  EXPECT_EQ(parse_node_flag("--image-gc-low-threshold", "150", &o).code(), StatusCode::kBadRequest);
+  EXPECT_EQ(parse_node_flag("--image-gc-low-threshold", "5x", &o).code(), StatusCode::kBadRequest);
+  EXPECT_EQ(parse_node_flag("--eviction-hard", "pid.available<5%", &o).code(),
             StatusCode::kBadRequest);
   EXPECT_EQ(o.image_gc_low_threshold_percent, 50);
+}
+
+TEST(NodeStatusTest, PodMaxPidsFlagSetsTheLimit) {
+  AgentOptions o;
+  EXPECT_EQ(o.pod_max_pids, 0);  // unlimited, as the kubelet's default
+  EXPECT_TRUE(parse_node_flag("--pod-max-pids", "1024", &o).ok());
+  EXPECT_EQ(o.pod_max_pids, 1024);
+  EXPECT_TRUE(parse_node_flag("--pod-max-pids", "-1", &o).ok());
+  EXPECT_EQ(o.pod_max_pids, -1);
+  for (const char* bad : {"", "ten", "12x", "-5", "99999999999999999999"}) {
+    Status s = parse_node_flag("--pod-max-pids", bad, &o);
+    EXPECT_EQ(s.code(), StatusCode::kBadRequest) << bad;
+  }
+  EXPECT_EQ(o.pod_max_pids, -1);
 }
 
 }  // namespace

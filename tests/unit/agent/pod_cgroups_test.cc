@@ -649,6 +649,34 @@ TEST_F(PodCgroupsContainerTest, PodMemoryLimitIsEnforcedOnContainersWithoutTheir
   EXPECT_TRUE(nothing_left());
 }
 
+TEST_F(PodCgroupsContainerTest, PodPidsLimitStopsForksBeyondIt) {
+  // A node with --pod-max-pids 5: the pod's shell and four children fit, the rest fail.
+  PodCgroupsOptions o;
+  o.kubepods = "kubepods-pids-" + tag_;
+  o.pod_pids_limit = 5;
+  auto limited = PodCgroups::open(o);
+  ASSERT_TRUE(limited.ok()) << limited.status().to_string();
+  PodCgroups& pc = **limited;
+  json pod = pod_json("pids-" + tag_, json::array({{{"name", "a"}}}));
+  auto parent = pc.ensure_pod(pod);
+  ASSERT_TRUE(parent.ok()) << parent.status().to_string();
+  const std::string pids_root = pc.cgroup_v2() ? pc.hierarchies()[0] : "/sys/fs/cgroup/pids";
+  EXPECT_EQ(trimmed(pids_root + *parent + "/pids.max"), "5");
+  // The QoS level above it is not limited.
+  EXPECT_EQ(trimmed(pids_root + pc.root_path() + "/besteffort/pids.max"), "max");
+
+  auto forks = config("forks", *parent,
+                      {"sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 2 & done; wait"});
+  run_to_exit(forks);
+  std::string log = read_file(forks.log_path);
+  EXPECT_NE(log.find("can't fork"), std::string::npos) << log;
+
+  ASSERT_TRUE(runtime_->remove(forks.id).ok());
+  EXPECT_TRUE(pc.remove("pids-" + tag_, true).ok());
+  EXPECT_TRUE(pc.remove_root().ok());
+  for (const auto& h : pc.hierarchies()) EXPECT_FALSE(fs::exists(h + pc.root_path())) << h;
+}
+
 TEST_F(PodCgroupsContainerTest, RemovingWithKillEndsARunningContainerAndLeavesNothing) {
   PodResources pod{"kill-" + tag_, QosClass::kBestEffort, {container(0, 0, 0, 0)}};
   auto parent = pc_->ensure(pod);
