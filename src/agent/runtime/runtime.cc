@@ -635,6 +635,10 @@ Result<ContainerStatus> ContainerRuntime::status(const std::string& id) {
     if (::stat(p.exit_file.c_str(), &sb) == 0) {
       st.finished_at = TimePoint(std::chrono::duration_cast<TimePoint::duration>(
           std::chrono::seconds(sb.st_mtim.tv_sec) + std::chrono::nanoseconds(sb.st_mtim.tv_nsec)));
+      // File times come from the kernel's coarse clock, which trails the clock the start
+      // time is read from by up to a tick: a process that exits at once could seem to have
+      // finished before it started.
+      if (st.started_at && *st.finished_at < *st.started_at) st.finished_at = st.started_at;
     }
   } else if (runc_status == "created") {
     st.state = ContainerState::kCreated;
