@@ -173,21 +173,32 @@ Result<std::string> render_resolv_conf(const PodResolvConfig& config) {
   return format_resolv_conf(c);
 }
 
-Status write_file_atomically(const std::string& path, const std::string& content, bool sync) {
-  std::string tmp = path + ".tmp-" + random_hex(4);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::Internal("create " + tmp + ": " + std::strerror(errno));
+namespace {
+
+// Writes all of `content` to fd: 0, or the errno of the failure.
+int write_all(int fd, const std::string& content) {
   size_t done = 0;
   while (done < content.size()) {
     ssize_t n = ::write(fd, content.data() + done, content.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Status::Internal("write " + tmp + ": " + std::strerror(err));
+      return errno;
     }
     done += static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+}  // namespace
+
+Status write_file_atomically(const std::string& path, const std::string& content, bool sync) {
+  std::string tmp = path + ".tmp-" + random_hex(4);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::Internal("create " + tmp + ": " + std::strerror(errno));
+  if (int err = write_all(fd, content); err != 0) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return Status::Internal("write " + tmp + ": " + std::strerror(err));
   }
   ::fchmod(fd, 0644);  // whatever the umask
   if ((sync && ::fsync(fd) != 0) || ::close(fd) != 0) {
@@ -210,16 +221,9 @@ Status overwrite_file_in_place(const std::string& path, const std::string& conte
     if (err == ENOENT) return Status::NotFound(path + " does not exist");
     return Status::Internal("open " + path + ": " + std::strerror(err));
   }
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return Status::Internal("write " + path + ": " + std::strerror(err));
-    }
-    done += static_cast<size_t>(n);
+  if (int err = write_all(fd, content); err != 0) {
+    ::close(fd);
+    return Status::Internal("write " + path + ": " + std::strerror(err));
   }
   if (::close(fd) != 0) return Status::Internal("close " + path + ": " + std::strerror(errno));
   return Status::Ok();
