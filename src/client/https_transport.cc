@@ -147,16 +147,24 @@ namespace {
 // Connects and handshakes, verifying the server's certificate and host name.
 Status connect(const HttpsShared& sh, Connection& c) {
   const Endpoint& e = sh.endpoint;
-  tcp::resolver resolver(c.ioc);
   error_code ec;
-  tcp::resolver::results_type addrs;
-  resolver.async_resolve(e.host, e.port, [&](const error_code& err, tcp::resolver::results_type r) {
-    ec = err;
-    addrs = std::move(r);
-  });
-  c.run();
+  // An address needs no lookup. A name is looked up on this thread: asio's asynchronous
+  // lookup keeps a thread of its own for as long as the io_context lives, one per
+  // connection, each with its stack.
+  std::vector<tcp::endpoint> addrs;
+  if (e.host_is_ip) {
+    addrs.emplace_back(asio::ip::make_address(e.host, ec),
+                       static_cast<unsigned short>(std::stoi(e.port)));
+  } else {
+    tcp::resolver resolver(c.ioc);
+    for (const auto& entry : resolver.resolve(e.host, e.port, ec))
+      addrs.push_back(entry.endpoint());
+  }
   if (c.aborted) return Status::Unavailable("stopped");
-  if (ec) return Status::Unavailable("cannot resolve " + e.host + ": " + ec.message());
+  if (ec || addrs.empty()) {
+    return Status::Unavailable("cannot resolve " + e.host + ": " +
+                               (ec ? ec.message() : std::string("no addresses")));
+  }
   auto& tcp_stream = beast::get_lowest_layer(c.stream);
   tcp_stream.expires_after(sh.options.connect_timeout);
   tcp_stream.async_connect(addrs, [&](const error_code& err, const tcp::endpoint&) { ec = err; });
