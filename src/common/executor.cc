@@ -24,8 +24,6 @@ struct Executor::Impl : std::enable_shared_from_this<Impl> {
   // REQUIRES: mu held.
   void spawn_worker_locked();
   void spawn_timer_locked();
-  // REQUIRES: mu held. Joins the threads that have ended.
-  void reap_locked();
   void worker_loop();
   void timer_loop();
 
@@ -44,35 +42,19 @@ struct Executor::Impl : std::enable_shared_from_this<Impl> {
   size_t idle = 0;     // workers waiting for a task
   size_t running = 0;  // tasks running
   bool timer_thread = false;
-  std::unordered_map<std::thread::id, std::thread> threads;  // alive or not yet joined
-  std::vector<std::thread::id> ended;                         // to be joined
 };
 
-void Executor::Impl::reap_locked() {
-  for (const auto& id : ended) {
-    auto it = threads.find(id);
-    if (it == threads.end()) continue;
-    // The thread recorded its end under mu and has nothing left to do but return.
-    if (it->second.joinable()) it->second.join();
-    threads.erase(it);
-  }
-  ended.clear();
-}
-
+// Threads are detached: a thread that ends gives its stack back at once instead of keeping it
+// until a later spawn or stop() joins it. Each holds a reference to Impl, and stop() waits
+// until every one has recorded its end under mu, after which it touches nothing but Impl.
 void Executor::Impl::spawn_worker_locked() {
-  reap_locked();
   ++workers;
-  std::thread t([self = shared_from_this()] { self->worker_loop(); });
-  auto id = t.get_id();
-  threads.emplace(id, std::move(t));
+  std::thread([self = shared_from_this()] { self->worker_loop(); }).detach();
 }
 
 void Executor::Impl::spawn_timer_locked() {
-  reap_locked();
   timer_thread = true;
-  std::thread t([self = shared_from_this()] { self->timer_loop(); });
-  auto id = t.get_id();
-  threads.emplace(id, std::move(t));
+  std::thread([self = shared_from_this()] { self->timer_loop(); }).detach();
 }
 
 void Executor::Impl::enqueue_locked(Task task) {
@@ -90,8 +72,8 @@ void Executor::Impl::worker_loop() {
   while (!stopped) {
     if (ready.empty()) {
       ++idle;
-      bool woken = work_cv.wait_for(l, options.idle_timeout,
-                                    [&] { return stopped || !ready.empty(); });
+      bool woken =
+          work_cv.wait_for(l, options.idle_timeout, [&] { return stopped || !ready.empty(); });
       --idle;
       if (!woken) break;  // idle for idle_timeout: end
       continue;
@@ -112,7 +94,6 @@ void Executor::Impl::worker_loop() {
     --running;
   }
   --workers;
-  ended.push_back(std::this_thread::get_id());
   exit_cv.notify_all();
 }
 
@@ -120,8 +101,8 @@ void Executor::Impl::timer_loop() {
   std::unique_lock<std::mutex> l(mu);
   while (!stopped) {
     if (timers.empty()) {
-      bool woken = timer_cv.wait_for(l, options.idle_timeout,
-                                     [&] { return stopped || !timers.empty(); });
+      bool woken =
+          timer_cv.wait_for(l, options.idle_timeout, [&] { return stopped || !timers.empty(); });
       if (!woken) break;
       continue;
     }
@@ -135,7 +116,6 @@ void Executor::Impl::timer_loop() {
     enqueue_locked(std::move(node.mapped()));
   }
   timer_thread = false;
-  ended.push_back(std::this_thread::get_id());
   exit_cv.notify_all();
 }
 
@@ -182,7 +162,6 @@ bool Executor::cancel(uint64_t timer_id) {
 void Executor::stop() {
   std::deque<Task> ready;
   std::map<std::pair<Clock::time_point, uint64_t>, Task> timers;
-  std::unordered_map<std::thread::id, std::thread> threads;
   {
     std::unique_lock<std::mutex> l(impl_->mu);
     Impl& p = *impl_;
@@ -193,11 +172,6 @@ void Executor::stop() {
     p.work_cv.notify_all();
     p.timer_cv.notify_all();
     p.exit_cv.wait(l, [&] { return p.workers == 0 && !p.timer_thread; });
-    p.ended.clear();
-    threads.swap(p.threads);
-  }
-  for (auto& [id, t] : threads) {
-    if (t.joinable()) t.join();
   }
 }
 
