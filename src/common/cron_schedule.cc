@@ -9,23 +9,22 @@
 namespace skiff {
 namespace {
 
+// The month and weekday names a field may use: three lower-case letters each.
+constexpr const char* kMonthNames[] = {"jan", "feb", "mar", "apr", "may", "jun",
+                                       "jul", "aug", "sep", "oct", "nov", "dec"};
+constexpr const char* kDowNames[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+
 struct Bounds {
   int min;
   int max;
-  const std::map<std::string, int>* names;
+  const char* const* names;  // names[i] stands for min + i; nullptr: numbers only
 };
-
-const std::map<std::string, int> kMonthNames = {{"jan", 1}, {"feb", 2},  {"mar", 3},  {"apr", 4},
-                                                {"may", 5}, {"jun", 6},  {"jul", 7},  {"aug", 8},
-                                                {"sep", 9}, {"oct", 10}, {"nov", 11}, {"dec", 12}};
-const std::map<std::string, int> kDowNames = {{"sun", 0}, {"mon", 1}, {"tue", 2}, {"wed", 3},
-                                              {"thu", 4}, {"fri", 5}, {"sat", 6}};
 
 constexpr Bounds kMinutes{0, 59, nullptr};
 constexpr Bounds kHours{0, 23, nullptr};
-const Bounds kDom{1, 31, nullptr};
-const Bounds kMonths{1, 12, &kMonthNames};
-const Bounds kDow{0, 6, &kDowNames};
+constexpr Bounds kDom{1, 31, nullptr};
+constexpr Bounds kMonths{1, 12, kMonthNames};
+constexpr Bounds kDow{0, 6, kDowNames};
 
 std::vector<std::string_view> split(std::string_view s, char sep) {
   std::vector<std::string_view> out;
@@ -71,8 +70,9 @@ Result<int> parse_int_or_name(std::string_view expr, const Bounds& r) {
   if (r.names != nullptr) {
     std::string lower(expr);
     for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    auto it = r.names->find(lower);
-    if (it != r.names->end()) return it->second;
+    for (int i = 0; i <= r.max - r.min; ++i) {
+      if (lower == r.names[i]) return r.min + i;
+    }
   }
   return must_parse_int(expr);
 }

@@ -142,7 +142,7 @@ class Controller {
 
 using ControllerFactory = std::function<std::unique_ptr<Controller>(ControllerContext& ctx)>;
 
-// Adds a controller to the process-wide list; used through SKIFF_REGISTER_CONTROLLER.
+// Adds a controller to the process-wide list (SKIFF_REGISTER_CONTROLLER does it before main).
 // False (and the first registration kept) if the name is taken, or empty, or the factory is.
 bool register_controller(const std::string& name, ControllerFactory factory);
 // The registered names, sorted.
@@ -150,11 +150,30 @@ std::vector<std::string> registered_controllers();
 // The factory registered under name; an empty function if there is none.
 ControllerFactory controller_factory(const std::string& name);
 
+// A registration made by SKIFF_REGISTER_CONTROLLER: a static object that links itself into a
+// list when the program starts. Nothing else runs then (no allocation, no strings, no code
+// of the controller's own), so a process that never runs controllers (`skiff agent`) does
+// not touch their code; the list is read on the first lookup.
+struct StaticControllerRegistration {
+  using Factory = std::unique_ptr<Controller> (*)(ControllerContext& ctx);
+  StaticControllerRegistration(const char* n, Factory f) noexcept
+      : name(n), factory(f), next(head) {
+    head = this;
+  }
+  const char* name;
+  Factory factory;
+  StaticControllerRegistration* next;
+  static inline StaticControllerRegistration* head = nullptr;
+};
+
 // name is an identifier (deployment, node_lifecycle): it names the controller in
-// ManagerOptions::enabled, logs and Events.
-#define SKIFF_REGISTER_CONTROLLER(name, factory)                          \
-  [[maybe_unused]] static const bool skiff_controller_registered_##name = \
-      ::skiff::controllers::register_controller(#name, factory)
+// ManagerOptions::enabled, logs and Events. factory is a lambda without captures.
+#define SKIFF_REGISTER_CONTROLLER(name, factory)                             \
+  [[maybe_unused]] static ::skiff::controllers::StaticControllerRegistration \
+      skiff_controller_registration_##name(                                  \
+          #name,                                                             \
+          [](::skiff::controllers::ControllerContext& ctx)                   \
+              -> std::unique_ptr<::skiff::controllers::Controller> { return (factory)(ctx); })
 
 // Leader election on a coordination.k8s.io/v1 Lease, as client-go's leaderelection package:
 // a candidate takes the Lease when it is absent, released (no holder) or expired (its record

@@ -57,8 +57,8 @@ std::string age_cell(const json& obj, int64_t now);
 // layoutContainerCells: comma-joined container names and images.
 std::pair<std::string, std::string> container_cells(const json* containers);
 
-extern const std::vector<std::string> kAllVerbs;    // create ... watch, as Kubernetes lists
-extern const std::vector<std::string> kCreateOnly;  // {"create"}
+std::vector<std::string> all_verbs();    // create ... watch, as Kubernetes lists
+std::vector<std::string> create_only();  // {"create"}
 SubresourceDef status_subresource(const std::string& group, const std::string& kind);
 SubresourceDef scale_subresource();
 

@@ -21,9 +21,10 @@ const char* const kCreationTimestampDescription =
     "https://git.k8s.io/community/contributors/devel/sig-architecture/"
     "api-conventions.md#metadata";
 
-const std::vector<std::string> kAllVerbs = {"create", "delete", "deletecollection", "get",
-                                            "list",   "patch",  "update",           "watch"};
-const std::vector<std::string> kCreateOnly = {"create"};
+std::vector<std::string> all_verbs() {
+  return {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"};
+}
+std::vector<std::string> create_only() { return {"create"}; }
 
 const TypeDef* Docs::type(std::string_view name) const {
   return schema_ == nullptr ? nullptr : schema_->type(name);
@@ -119,7 +120,7 @@ std::shared_ptr<ResourceDef> new_resource(const Docs& docs, std::string_view typ
   def->resource = std::move(resource);
   def->singular = ascii_lower(kind);
   def->scope = scope;
-  def->verbs = kAllVerbs;
+  def->verbs = all_verbs();
   def->type = docs.type(std::string(type_prefix) + "." + kind);
   def->columns = default_columns();
   def->row = default_row;

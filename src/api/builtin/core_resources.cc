@@ -1041,7 +1041,7 @@ void add_core_resources(Registry& registry, const Docs& docs) {
   using S = Scope;
 
   auto bindings = new_resource(docs, t, "", "Binding", "bindings", S::kNamespaced);
-  bindings->verbs = kCreateOnly;
+  bindings->verbs = create_only();
   bindings->stored = false;
   bindings->validate =
       make_validator("Binding", "", true, NameRule::kDNS1123Subdomain, validate_binding);

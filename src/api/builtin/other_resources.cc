@@ -29,7 +29,7 @@ std::shared_ptr<ResourceDef> review_resource(const Docs& docs, const char* type_
                                              std::string resource) {
   auto def = new_resource(docs, type_prefix, std::move(group), std::move(kind), std::move(resource),
                           Scope::kCluster);
-  def->verbs = kCreateOnly;
+  def->verbs = create_only();
   def->stored = false;
   return def;
 }

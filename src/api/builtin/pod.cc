@@ -1,10 +1,10 @@
 #include "api/builtin/pod.h"
-#include "api/builtin/pods.h"
 
 #include <algorithm>
 #include <cctype>
 #include <set>
 
+#include "api/builtin/pods.h"
 #include "common/names.h"
 #include "common/strings.h"
 #include "common/time.h"
@@ -302,36 +302,39 @@ std::string pod_qos_class(const json& pod) {
 
 namespace {
 
-const std::set<std::string> kVolumeSourceKeys = {"hostPath",
-                                                 "emptyDir",
-                                                 "gcePersistentDisk",
-                                                 "awsElasticBlockStore",
-                                                 "gitRepo",
-                                                 "secret",
-                                                 "nfs",
-                                                 "iscsi",
-                                                 "glusterfs",
-                                                 "persistentVolumeClaim",
-                                                 "rbd",
-                                                 "flexVolume",
-                                                 "cinder",
-                                                 "cephfs",
-                                                 "flocker",
-                                                 "downwardAPI",
-                                                 "fc",
-                                                 "azureFile",
-                                                 "configMap",
-                                                 "vsphereVolume",
-                                                 "quobyte",
-                                                 "azureDisk",
-                                                 "photonPersistentDisk",
-                                                 "projected",
-                                                 "portworxVolume",
-                                                 "scaleIO",
-                                                 "storageos",
-                                                 "csi",
-                                                 "ephemeral",
-                                                 "image"};
+const std::set<std::string>& volume_source_keys() {
+  static const std::set<std::string> v{"hostPath",
+                                       "emptyDir",
+                                       "gcePersistentDisk",
+                                       "awsElasticBlockStore",
+                                       "gitRepo",
+                                       "secret",
+                                       "nfs",
+                                       "iscsi",
+                                       "glusterfs",
+                                       "persistentVolumeClaim",
+                                       "rbd",
+                                       "flexVolume",
+                                       "cinder",
+                                       "cephfs",
+                                       "flocker",
+                                       "downwardAPI",
+                                       "fc",
+                                       "azureFile",
+                                       "configMap",
+                                       "vsphereVolume",
+                                       "quobyte",
+                                       "azureDisk",
+                                       "photonPersistentDisk",
+                                       "projected",
+                                       "portworxVolume",
+                                       "scaleIO",
+                                       "storageos",
+                                       "csi",
+                                       "ephemeral",
+                                       "image"};
+  return v;
+}
 
 std::set<std::string> validate_volumes(const json* volumes, const Path& p, FieldErrors& errs) {
   std::set<std::string> names;
@@ -342,7 +345,7 @@ std::set<std::string> validate_volumes(const json* volumes, const Path& p, Field
     std::vector<std::string> sources;
     if (v.is_object()) {
       for (auto it = v.begin(); it != v.end(); ++it) {
-        if (!it->is_null() && kVolumeSourceKeys.count(it.key())) sources.push_back(it.key());
+        if (!it->is_null() && volume_source_keys().count(it.key())) sources.push_back(it.key());
       }
     }
     if (sources.empty()) {

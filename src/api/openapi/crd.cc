@@ -103,8 +103,11 @@ std::string mixed_case_message(const std::vector<std::string>& problems) {
   return out;
 }
 
-const std::vector<std::string> kSchemaTypes = {"array",  "boolean", "integer",
-                                               "number", "object",  "string"};
+const std::vector<std::string>& schema_types() {
+  static const std::vector<std::string> v{"array",  "boolean", "integer",
+                                          "number", "object",  "string"};
+  return v;
+}
 
 void validate_schema_node(const json& node, const std::string& path, bool root, int depth,
                           FieldErrors& errs) {
@@ -132,8 +135,8 @@ void validate_schema_node(const json& node, const std::string& path, bool root, 
     errs.required(path + ".type", "must not be empty for specified object fields");
   }
   if (!type.empty() &&
-      std::find(kSchemaTypes.begin(), kSchemaTypes.end(), type) == kSchemaTypes.end()) {
-    errs.not_supported(path + ".type", type, kSchemaTypes);
+      std::find(schema_types().begin(), schema_types().end(), type) == schema_types().end()) {
+    errs.not_supported(path + ".type", type, schema_types());
   }
   const json* props = member(node, "properties");
   const json* additional = member(node, "additionalProperties");
@@ -167,9 +170,15 @@ void validate_schema_node(const json& node, const std::string& path, bool root, 
   }
 }
 
-const std::vector<std::string> kColumnTypes = {"boolean", "date", "integer", "number", "string"};
-const std::vector<std::string> kColumnFormats = {"byte",  "date",  "date-time", "double",
-                                                 "float", "int32", "int64",     "password"};
+const std::vector<std::string>& column_types() {
+  static const std::vector<std::string> v{"boolean", "date", "integer", "number", "string"};
+  return v;
+}
+const std::vector<std::string>& column_formats() {
+  static const std::vector<std::string> v{"byte",  "date",  "date-time", "double",
+                                          "float", "int32", "int64",     "password"};
+  return v;
+}
 
 void validate_version(const json& v, const std::string& path, FieldErrors& errs) {
   const std::string name = string_member(v, "name");
@@ -196,14 +205,14 @@ void validate_version(const json& v, const std::string& path, FieldErrors& errs)
         const std::string type = string_member(c, "type");
         if (type.empty()) {
           errs.required(cpath + ".type", "must be one of boolean,date,integer,number,string");
-        } else if (std::find(kColumnTypes.begin(), kColumnTypes.end(), type) ==
-                   kColumnTypes.end()) {
-          errs.not_supported(cpath + ".type", type, kColumnTypes);
+        } else if (std::find(column_types().begin(), column_types().end(), type) ==
+                   column_types().end()) {
+          errs.not_supported(cpath + ".type", type, column_types());
         }
         const std::string format = string_member(c, "format");
-        if (!format.empty() && std::find(kColumnFormats.begin(), kColumnFormats.end(), format) ==
-                                   kColumnFormats.end()) {
-          errs.not_supported(cpath + ".format", format, kColumnFormats);
+        if (!format.empty() && std::find(column_formats().begin(), column_formats().end(),
+                                         format) == column_formats().end()) {
+          errs.not_supported(cpath + ".format", format, column_formats());
         }
         if (string_member(c, "jsonPath").empty()) errs.required(cpath + ".JSONPath");
       }

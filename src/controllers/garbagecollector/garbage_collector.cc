@@ -27,8 +27,10 @@ constexpr size_t kAbsentOwnerCacheSize = 10000;
 // A CustomResourceDefinition changed: discovery is read again after this (at once as well).
 constexpr std::chrono::seconds kCrdSettleDelay{1};
 
-const client::ResourceRef kCustomResourceDefinitions{"apiextensions.k8s.io", "v1",
-                                                     "customresourcedefinitions", ""};
+const client::ResourceRef& custom_resource_definitions() {
+  static const client::ResourceRef r{"apiextensions.k8s.io", "v1", "customresourcedefinitions", ""};
+  return r;
+}
 
 // The built-in resources the collector watches through the shared informers, which the other
 // controllers use as well (so they are cached once).
@@ -239,8 +241,8 @@ struct GarbageCollector::Impl {
 
   enum class OwnerState { kSolid, kDangling, kWaiting, kInvalidNamespace };
 
-  explicit Impl(ControllerContext& c) : ctx(c), absent_uids(kAbsentOwnerCacheSize),
-                                        absent_owners(kAbsentOwnerCacheSize) {}
+  explicit Impl(ControllerContext& c)
+      : ctx(c), absent_uids(kAbsentOwnerCacheSize), absent_owners(kAbsentOwnerCacheSize) {}
 
   ~Impl() {
     // Owned informers call into this object: stop them before anything goes.
@@ -369,7 +371,7 @@ struct GarbageCollector::Impl {
       queue->add(std::string(kResyncKey));
       queue->add_after(std::string(kResyncKey), kCrdSettleDelay);
     };
-    ctx.informers.informer(kCustomResourceDefinitions)
+    ctx.informers.informer(custom_resource_definitions())
         .add_handlers(client::InformerHandlers{
             [rediscover](const ObjectPtr&) { rediscover(); },
             [rediscover](const ObjectPtr&, const ObjectPtr&) { rediscover(); },
@@ -420,8 +422,8 @@ struct GarbageCollector::Impl {
       }
     }
     for (auto& m : removed) {
-      SKIFF_LOG(Info) << "garbage collector: no longer monitoring "
-                      << m->resource.api_version() << " " << m->resource.resource;
+      SKIFF_LOG(Info) << "garbage collector: no longer monitoring " << m->resource.api_version()
+                      << " " << m->resource.resource;
       m->owned->stop();
     }
     for (auto& m : added) {
@@ -539,9 +541,8 @@ struct GarbageCollector::Impl {
   }
 
   Status remove_finalizer(const Found& item, std::string_view finalizer) {
-    return patch_object(item, [finalizer](const json& obj) {
-      return remove_finalizer_patch(obj, finalizer);
-    });
+    return patch_object(
+        item, [finalizer](const json& obj) { return remove_finalizer_patch(obj, finalizer); });
   }
 
   // --- reconcile ----------------------------------------------------------------------------
@@ -551,9 +552,8 @@ struct GarbageCollector::Impl {
     const std::string uid = cc::uid_of(*owner.obj);
     std::vector<Status> errors;
     for (const Found& d : dependents_of(uid)) {
-      Status s = patch_object(d, [&uid](const json& obj) {
-        return remove_owner_references_patch(obj, {uid});
-      });
+      Status s = patch_object(
+          d, [&uid](const json& obj) { return remove_owner_references_patch(obj, {uid}); });
       if (!s.ok()) errors.push_back(s);
     }
     if (!errors.empty()) return cc::aggregate(errors);
@@ -599,8 +599,8 @@ struct GarbageCollector::Impl {
         case OwnerState::kInvalidNamespace:
           // A cluster-scoped object cannot be owned by a namespaced one; retrying cannot help.
           ctx.events.record(obj, "Warning", "OwnerRefInvalidNamespace",
-                            "ownerRef [" + ref.api_version + "/" + ref.kind + ", namespace: , name: " +
-                                ref.name + ", uid: " + ref.uid +
+                            "ownerRef [" + ref.api_version + "/" + ref.kind +
+                                ", namespace: , name: " + ref.name + ", uid: " + ref.uid +
                                 "] does not exist in namespace \"\"");
           return Status::Ok();
       }
@@ -610,9 +610,8 @@ struct GarbageCollector::Impl {
       // The waiting references go too, or their owners would wait for this object forever.
       std::set<std::string> gone = dangling;
       gone.insert(waiting.begin(), waiting.end());
-      return patch_object(item, [gone](const json& o) {
-        return remove_owner_references_patch(o, gone);
-      });
+      return patch_object(item,
+                          [gone](const json& o) { return remove_owner_references_patch(o, gone); });
     }
     const std::string uid = cc::uid_of(obj);
     if (!waiting.empty()) {
@@ -622,9 +621,8 @@ struct GarbageCollector::Impl {
           if (!deleting_dependents(*d.obj)) continue;
           // A dependent waits for its own dependents too: do not block the owners on this
           // object, lest a cycle of foreground deletions wait forever.
-          Status s = patch_object(item, [](const json& o) {
-            return unblock_owner_references_patch(o);
-          });
+          Status s =
+              patch_object(item, [](const json& o) { return unblock_owner_references_patch(o); });
           if (!s.ok()) return s;
           break;
         }
