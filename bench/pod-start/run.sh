@@ -12,6 +12,7 @@
 #   BUILD_DIR        build directory (default: build)
 #   POD_START_PODS   pods (and baseline containers) to start (default 100)
 #   TMPDIR           where the data dirs live (default /tmp)
+#   POD_START_SMAPS  if set, a file to copy the agent's /proc/PID/smaps into (steady state)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -158,6 +159,7 @@ sleep 15
 agent_settled_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$agent_pid/status")
 agent_anon_kb=$(awk '/^RssAnon:/ {print $2}' "/proc/$agent_pid/status")
 agent_file_kb=$(awk '/^RssFile:/ {print $2}' "/proc/$agent_pid/status")
+[ -z "${POD_START_SMAPS:-}" ] || cp "/proc/$agent_pid/smaps" "$POD_START_SMAPS"
 monitors=0
 monitors_pss_kb=0
 for p in $(pgrep -f "conmon.*$tmp/agent" || true); do
