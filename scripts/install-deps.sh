@@ -9,6 +9,8 @@ pkgs=(build-essential cmake ninja-build ccache pkg-config
       containernetworking-plugins iptables runc conmon)
 # Image store: registry pulls (libcurl) and layer archives (libarchive).
 pkgs+=(libcurl4-openssl-dev libarchive-dev)
+# The allocator of the skiff binary (src/malloc).
+pkgs+=(libjemalloc-dev)
 # kubectl port-forward: SPDY/3 header blocks are zlib-compressed.
 pkgs+=(zlib1g-dev)
 if [ "$mode" = test ]; then

@@ -1,6 +1,5 @@
 #include "agent/housekeeping.h"
 
-#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -97,9 +96,6 @@ void Housekeeping::Impl::loop() {
         detect_images();
       }
     }
-    // The heap's free memory goes back to the system: glibc keeps what a burst of work
-    // (pods starting, a relist) freed in its arenas otherwise.
-    ::malloc_trim(0);
     l.lock();
   }
 }

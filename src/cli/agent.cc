@@ -4,7 +4,6 @@
 // talks to the server over verified TLS, authenticated by the token.
 #include "agent/agent.h"
 
-#include <malloc.h>
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -131,9 +130,8 @@ Result<std::string> fetch_cacerts(const std::string& server) {
 }  // namespace
 
 int run_agent(int argc, char** argv) {
-  // A node's threads mostly wait; two malloc arenas (rather than eight per core) keep the
-  // memory freed by one thread usable by the others, and the agent small.
-  ::mallopt(M_ARENA_MAX, 2);
+  // The allocator's settings for the agent (one arena, no per-thread caches, freed pages
+  // returned at once) are chosen before main: src/malloc/malloc_conf.cc.
   std::string server, token, node_name, node_ip, cluster_dns;
   agent::AgentOptions o;
   o.data_dir = "/var/lib/skiff";
