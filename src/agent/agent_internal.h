@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <utility>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -213,6 +214,8 @@ struct PodWorker : std::enable_shared_from_this<PodWorker> {
   std::string hosts_pod_ip;     // the pod IP the pod's /etc/hosts names ("" for none yet)
   // The status last written, serialized: a tenth of the memory of its JSON tree.
   std::optional<std::string> last_status;
+  // Its conditions' lastTransitionTime, by type and status: they hold while the status does.
+  std::map<std::pair<std::string, std::string>, std::string> last_transitions;
   std::string start_time;
 };
 

@@ -19,7 +19,6 @@
 #include "agent/runtime/oci_spec.h"
 #include "agent/volumes.h"
 #include "common/base64.h"
-#include "common/json.h"
 #include "common/log.h"
 #include "common/quantity.h"
 
@@ -1024,12 +1023,6 @@ void PodWorker::sync_running(const json& pod) {
     for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
     return "[" + s + "]";
   };
-  // The conditions last written, whose transition times hold while their status does.
-  json last_conditions;
-  if (last_status) {
-    auto last = parse_json(*last_status);
-    if (last.ok()) last_conditions = sub(*last, "conditions");
-  }
   auto condition = [&](const std::string& type, bool ok, const std::string& reason,
                        const std::string& message) {
     std::string st = ok ? "True" : "False";
@@ -1040,9 +1033,8 @@ void PodWorker::sync_running(const json& pod) {
         transition = str(e, "lastTransitionTime");
       }
     }
-    for (const auto& e : last_conditions) {
-      if (str(e, "type") == type && str(e, "status") == st)
-        transition = str(e, "lastTransitionTime");
+    if (auto it = last_transitions.find({type, st}); it != last_transitions.end()) {
+      transition = it->second;
     }
     json c = {{"type", type},
               {"status", st},
@@ -1083,6 +1075,10 @@ void PodWorker::sync_running(const json& pod) {
                           "{\"status\":" + written + "}", "status");
   if (r.ok()) {
     last_status = std::move(written);
+    last_transitions.clear();
+    for (const auto& c : conditions) {
+      last_transitions[{str(c, "type"), str(c, "status")}] = str(c, "lastTransitionTime");
+    }
   } else if (!r.status().is_not_found()) {
     SKIFF_LOG(Warn) << "writing the status of pod " << ns << "/" << name << ": "
                     << r.status().to_string();

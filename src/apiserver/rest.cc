@@ -217,12 +217,20 @@ Status validate_object(const api::ResourceDef& d, const json& obj, const json* o
   return d.validate(obj, old);
 }
 
-// Makes the store's answer into the response body: the cached bytes when the cache holds
-// exactly this revision (the common case), else the object with its new resourceVersion.
-std::string written_body(ServerContext& ctx, const std::string& key, json obj, int64_t revision) {
+// The response body for an object just written at `revision`: the cached bytes when the
+// cache holds exactly this revision (the common case), else `obj` (which carries that
+// resourceVersion) dumped.
+std::string cached_or_dumped(ServerContext& ctx, const std::string& key, int64_t revision,
+                             const json& obj) {
   if (ObjectPtr o = ctx.cache->get(key); o && o->mod_revision == revision) return *o->json;
-  obj["metadata"]["resourceVersion"] = std::to_string(revision);
   return obj.dump();
+}
+
+// Makes the store's answer into the response body (cached_or_dumped), setting the new
+// resourceVersion on obj.
+std::string written_body(ServerContext& ctx, const std::string& key, json obj, int64_t revision) {
+  obj["metadata"]["resourceVersion"] = std::to_string(revision);
+  return cached_or_dumped(ctx, key, revision, obj);
 }
 
 // The response to a create: the cached bytes (or, when the cache has moved on, the object
@@ -232,13 +240,7 @@ Response created_response(ServerContext& ctx, const std::string& key, json obj, 
                           const std::vector<std::string>& warnings) {
   obj["metadata"]["resourceVersion"] = std::to_string(revision);
   auto doc = std::make_shared<const json>(std::move(obj));
-  std::string body;
-  if (ObjectPtr o = ctx.cache->get(key); o && o->mod_revision == revision) {
-    body = *o->json;
-  } else {
-    body = doc->dump();
-  }
-  Response r = json_response(201, std::move(body), warnings);
+  Response r = json_response(201, cached_or_dumped(ctx, key, revision, *doc), warnings);
   r.object = ctx.cache->share_parsed(key, revision, std::move(doc));
   return r;
 }
